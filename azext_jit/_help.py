@@ -1,0 +1,95 @@
+"""Help text. Loaded on every `az vm ...` call: no SDK imports."""
+from knack.help_files import helps  # pylint: disable=unused-import
+
+helps['vm jit'] = """
+type: group
+short-summary: Just-In-Time access to a VM's management ports (SSH, RDP).
+long-summary: |
+    Management ports stay closed behind a deny rule. You ask for access from one source for a bounded time,
+    the request is checked against the VM's policy, an allow rule opens, and it closes again by itself.
+    Works through Defender for Cloud's JIT policies where the subscription has Defender for Servers Plan 2,
+    and directly on the VM's network security group where it does not (--mode).
+"""
+
+helps['vm jit enable'] = """
+type: command
+short-summary: Protect VMs' management ports with JIT.
+long-summary: |
+    Running it twice with the same settings changes nothing; other VMs in the same policy are never dropped.
+    Rules that let any source reach a protected port are removed (after asking; --yes for scripts) and
+    recorded, so that `az vm jit disable` puts them back. Narrower rules are named in a warning.
+examples:
+  - name: Protect SSH and RDP of one VM (defaults - 3 hours at most, any single source per request).
+    text: az vm jit enable --resource-group MyResourceGroup --vm MyVM --ports 3389 22
+  - name: Protect SSH for 1 hour at most, from the corporate range only.
+    text: az vm jit enable -g MyResourceGroup -n MyVM --ports 22/tcp --max-duration 1h --allowed-sources 10.0.0.0/8
+  - name: Protect every VM of a resource group, in a script, showing the changes first.
+    text: |
+        az vm jit enable -g MyResourceGroup --dry-run
+        az vm jit enable -g MyResourceGroup --yes
+"""
+
+helps['vm jit show'] = """
+type: command
+short-summary: Show a VM's JIT configuration, its mode, protecting rules and requests.
+examples:
+  - name: Show the JIT state of a VM.
+    text: az vm jit show -g MyResourceGroup -n MyVM
+  - name: Is JIT on?
+    text: az vm jit show -g MyResourceGroup -n MyVM --query enabled
+"""
+
+helps['vm jit list'] = """
+type: command
+short-summary: List JIT-enabled VMs and their requests in a resource group or the subscription.
+examples:
+  - name: Active access in a resource group, as a table.
+    text: az vm jit list --resource-group MyResourceGroup --status active -o table
+  - name: Every JIT-enabled VM of the subscription.
+    text: az vm jit list --query "[].vm"
+"""
+
+helps['vm jit request'] = """
+type: command
+short-summary: Ask for access to a VM's protected ports.
+long-summary: |
+    Refused before anything is written when a port is not in the policy, the duration exceeds the maximum,
+    or the source lies outside the allowed sources. Access is open when the command returns; its output
+    says how to connect and when access ends.
+examples:
+  - name: Open RDP for 60 minutes from your own public IP.
+    text: az vm jit request --resource-group MyResourceGroup --vm MyVM --ports 3389 --duration 60
+  - name: Open SSH for 2 hours from a given address, with a reason.
+    text: az vm jit request -g MyResourceGroup -n MyVM --ports 22 --duration 2h --source 198.51.100.7 --justification "patching"
+"""
+
+helps['vm jit revoke'] = """
+type: command
+short-summary: Close a VM's open access now.
+long-summary: Access that has already expired or been revoked is not an error.
+examples:
+  - name: Close all open access to a VM.
+    text: az vm jit revoke --resource-group MyResourceGroup --vm MyVM
+  - name: Close only SSH.
+    text: az vm jit revoke -g MyResourceGroup -n MyVM --ports 22
+"""
+
+helps['vm jit disable'] = """
+type: command
+short-summary: Take a VM out of JIT.
+long-summary: Its policy entry and protecting rules go, and the rules `enable` removed come back.
+examples:
+  - name: Disable JIT on a VM from a script.
+    text: az vm jit disable -g MyResourceGroup -n MyVM --yes
+"""
+
+helps['vm jit cleanup'] = """
+type: command
+short-summary: Remove expired JIT allow rules in a resource group or the subscription.
+long-summary: Safe to run from a schedule, from any machine, at the same time as other commands.
+examples:
+  - name: See what would be removed.
+    text: az vm jit cleanup -g MyResourceGroup --dry-run
+  - name: Clean up the whole subscription.
+    text: az vm jit cleanup
+"""

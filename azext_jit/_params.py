@@ -1,0 +1,64 @@
+"""Arguments. Loaded on every `az vm ...` call: no SDK imports here."""
+# pylint: disable=line-too-long
+
+
+def load_arguments(self, _):
+    from knack.arguments import CLIArgumentType
+    from azure.cli.core.commands.parameters import get_enum_type, get_resource_name_completion_list
+    from azext_jit import _validators as v
+
+    vm_name_type = CLIArgumentType(
+        options_list=['--name', '-n', '--vm'], configured_default='vm', id_part='name', metavar='NAME',
+        completer=get_resource_name_completion_list('Microsoft.Compute/virtualMachines'),
+        help="Name of the virtual machine. Configure a default with `az configure --defaults vm=<name>`.")
+
+    with self.argument_context('vm jit') as c:
+        c.argument('vm_name', vm_name_type)
+        c.argument('mode', get_enum_type(['auto', 'defender', 'nsg']),
+                   help='Where JIT lives: `defender` uses Defender for Cloud\'s jitNetworkAccessPolicies (needs '
+                        'Defender for Servers Plan 2); `nsg` edits the VM\'s network security group directly; '
+                        '`auto` finds the VM\'s existing configuration, and for new ones uses Defender when the '
+                        'subscription has the plan.')
+        c.argument('dry_run', options_list=['--dry-run'], action='store_true',
+                   help='Print the exact changes (policy entries, NSG rules with name, priority, source, port and '
+                        'access) without writing anything.')
+        c.argument('ports', nargs='+', metavar='PORT[/PROTOCOL]', validator=v.validate_ports)
+
+    with self.argument_context('vm jit enable') as c:
+        c.argument('ports', help='Ports to protect, each optionally PORT/PROTOCOL with TCP (default), UDP or *. '
+                                 'Default: 22 3389.')
+        c.argument('max_duration', options_list=['--max-duration'], validator=v.validate_max_duration,
+                   help='Longest access a request may ask for: minutes (`180`), `90m`, `3h` or ISO 8601 (`PT3H`). '
+                        'From 5 minutes to 24 hours. Default: 3 hours.')
+        c.argument('allowed_sources', options_list=['--allowed-sources'], nargs='+', metavar='CIDR',
+                   validator=v.validate_allowed_sources,
+                   help='IP addresses or CIDR ranges requests may come from. Default: `*`, any single source '
+                        'per request.')
+        c.argument('require_approval', options_list=['--require-approval'], action='store_true',
+                   help='Send requests through approval: a request stays pending until an approver opens it.')
+        c.argument('all_vms', options_list=['--all'], action='store_true',
+                   help='Enable every VM of the subscription (or of the resource group given with -g).')
+        c.argument('yes', options_list=['--yes', '-y'], action='store_true',
+                   help='Do not ask before removing rules that let any source reach a protected port.')
+        c.argument('vm_name', help='Name of the virtual machine. Omit it with -g to enable every VM of the group.')
+
+    with self.argument_context('vm jit request') as c:
+        c.argument('ports', help='Ports to open, each optionally PORT/PROTOCOL. Default: every port of the policy.')
+        c.argument('duration', validator=v.validate_duration,
+                   help='How long access stays open: minutes (`60`), `90m`, `2h` or ISO 8601 (`PT2H`). '
+                        'Default: the policy maximum.')
+        c.argument('source', validator=v.validate_source,
+                   help='The IP address or CIDR range to open access from. Default: your own public IP address.')
+        c.argument('justification', help='Why you need access; recorded with the request.')
+
+    with self.argument_context('vm jit revoke') as c:
+        c.argument('ports', help='Close only these ports. Default: every open port of the VM.')
+        c.argument('request_id', options_list=['--request-id'], help='Close only this request (its id from '
+                                                                      '`az vm jit show` or `list`).')
+
+    with self.argument_context('vm jit list') as c:
+        c.argument('status', get_enum_type(['active', 'pending', 'expired', 'all']),
+                   help='Which requests to show. Default: all.')
+
+    with self.argument_context('vm jit cleanup') as c:
+        c.argument('dry_run', help='Show what would be removed, without removing anything.')

@@ -1,0 +1,136 @@
+"""Opening and closing access, in both modes: who is asking, from where, and what ends when."""
+import datetime as dt
+
+from knack.log import get_logger
+
+from azext_jit import nsg_ops, vm_records
+from azext_jit.backends.base import ACTIVE, Change, rule_change
+
+logger = get_logger(__name__)
+
+DEFAULT_MY_IP_URL = 'https://api.ipify.org'
+REVOKED_KEPT_FOR = dt.timedelta(days=1)   # after its end time, a revocation record has nothing left to explain
+REVOKED_MAX = 20
+
+
+def whoami(cmd):
+    """The signed-in user (UPN) or service principal (app id), as `az account show` names it."""
+    from azure.cli.core._profile import Profile
+    try:
+        return Profile(cli_ctx=cmd.cli_ctx).get_current_account_user()
+    except Exception:  # pylint: disable=broad-except
+        return 'unknown'
+
+
+def my_ip_url(cmd):
+    import os
+    return os.environ.get('AZURE_JIT_MY_IP_URL') or cmd.cli_ctx.config.get('jit', 'my_ip_url',
+                                                                           fallback=DEFAULT_MY_IP_URL)
+
+
+def my_public_ip(cmd):
+    """The caller's public IP from an IP-echo service (HTTPS, answers the address as plain text)."""
+    import requests
+    from azure.cli.core.azclierror import AzureConnectionError
+    from azext_jit.addresses import normalize_prefix
+    url = my_ip_url(cmd)
+    try:
+        answer = requests.get(url, timeout=10)
+        answer.raise_for_status()
+        address = normalize_prefix(answer.text.strip())
+    except Exception as ex:  # pylint: disable=broad-except
+        raise AzureConnectionError('Could not learn your public IP address from {} ({}).'.format(
+            url, str(ex).splitlines()[0][:120] if str(ex) else type(ex).__name__),
+            'Pass --source <your public IP or CIDR>, or point `az config set jit.my_ip_url=<url>` (or '
+            'AZURE_JIT_MY_IP_URL) at an IP-echo service that answers your address as plain text.') from None
+    if '/' in address:
+        address = address.split('/')[0]
+    return address
+
+
+def remove_expired(azure, backend, target, dry_run=False, nsg=None):
+    """Delete the VM's allow rules whose time is up (NSG mode only: Defender expires its own)."""
+    if backend.mode != 'nsg' or not target.nsg_id:
+        return []
+    nsg = nsg or nsg_ops.read_nsg(azure, target.nsg_id)
+    mine = {r['name'] for r in backend.protecting_rules(target, nsg)}
+    changes = []
+    for rule in backend.expired_rules(nsg):
+        if rule['name'] in mine:
+            changes.append(rule_change('delete', target.nsg_id, rule, target.name))
+            if not dry_run:
+                nsg_ops.delete_rule(azure, target.nsg_id, rule['name'])
+    return changes
+
+
+def revoke(cmd, azure, backend, target, request_id=None, ports=None, dry_run=False):
+    """Close access now. Already expired or revoked access is not an error: there is just nothing to do."""
+    from azure.cli.core.azclierror import ResourceNotFoundError
+    requests = backend.requests_of(target)
+    if request_id:
+        chosen = [r for r in requests if r.id == request_id.lower()]
+        if not chosen:
+            err = ResourceNotFoundError("No request '{}' on {}.".format(request_id, target.describe()))
+            err.set_recommendation('See its requests with: az vm jit show -g {} -n {}'.format(
+                target.resource_group, target.name))
+            raise err
+        requests = chosen
+    active = [r for r in requests if r.status == ACTIVE]
+    changes = remove_expired(azure, backend, target, dry_run)
+    if not active:
+        logger.warning('No open access on %s: nothing to revoke.', target.describe())
+    else:
+        changes += backend.close_access(target, active, ports, dry_run=dry_run)
+        changes += record_revocations(azure, target, active, ports, whoami(cmd), dry_run)
+    return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': backend.mode, 'dryRun': dry_run,
+            'revoked': [r.id for r in active], 'changes': [c.to_dict() for c in changes]}
+
+
+def record_revocations(azure, target, requests, ports, revoker, dry_run):
+    """Note in the VM's tags which requests were closed early, so `list` can show them as revoked."""
+    now = azure.now()
+    records = [r for r in vm_records.read(target.tags, vm_records.REVOKED) or []
+               if _end(r) is None or _end(r) + REVOKED_KEPT_FOR > now]
+    for request in requests:
+        closed = [p for p in request.ports if p.status == ACTIVE and (not ports or p.number in ports)]
+        if not closed:
+            continue
+        records.append({'id': request.id, 'ports': [p.number for p in closed], 'src': closed[0].source,
+                        'req': request.requestor, 'by': revoker,
+                        'end': closed[0].end_time.strftime('%Y-%m-%dT%H:%M:%SZ') if closed[0].end_time else None,
+                        'at': now.strftime('%Y-%m-%dT%H:%M:%SZ')})
+    records = records[-REVOKED_MAX:]
+    if dry_run:
+        return [Change('update', 'tags', target.id, target.name, {'record': vm_records.REVOKED})]
+    vm_records.write(azure, target.id, target.tags, vm_records.REVOKED, records)
+    return [Change('update', 'tags', target.id, target.name, {'record': vm_records.REVOKED})]
+
+
+def _end(record):
+    from azext_jit.backends.base import parse_time
+    return parse_time(record['end']) if record.get('end') else None
+
+
+def cleanup(azure, nsg_backend, resource_group=None, dry_run=False):
+    """Delete every expired JIT allow rule of the extension in a resource group or the subscription.
+
+    Safe beside other commands and other cleanups: it deletes only rules whose own description says their
+    time is up, a rule deleted twice is not an error, and it never writes anything else.
+    """
+    from azure.core.exceptions import HttpResponseError
+    now = azure.now()
+    removed, errors = [], []
+    for nsg in nsg_ops.list_nsgs(azure, resource_group):
+        for rule in nsg_backend.expired_rules(nsg, now):
+            change = rule_change('delete', nsg['id'], rule, None)
+            if not dry_run:
+                try:
+                    nsg_ops.delete_rule(azure, nsg['id'], rule['name'])
+                except HttpResponseError as ex:
+                    errors.append('{}: {}'.format(rule['name'], ex.message if hasattr(ex, 'message') else ex))
+                    continue
+            removed.append(change.to_dict())
+    for problem in errors:
+        logger.warning('Could not remove %s', problem)
+    return {'dryRun': dry_run, 'scope': resource_group or azure.subscription_id, 'removed': removed,
+            'count': len(removed)}

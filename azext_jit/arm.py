@@ -1,0 +1,103 @@
+"""The Azure a command talks to: SDK clients for one subscription, and Azure's own clock.
+
+Two ways in: `Azure.from_cli(cmd)` inside `az` (honours `az login`, the cloud and `--subscription`), and
+`Azure.from_credential(...)` for the unattended cleanup runner (azure-identity, no `az` at all). Clients
+are created on first use, so a command pays only for the SDKs it touches.
+
+Expiry is judged by Azure's clock, read from the `Date` header of every ARM answer, not by the local
+machine's: a request opened from one machine and cleaned up from another agree on when it ends, even when
+one of the machines' clocks is wrong.
+"""
+import datetime as dt
+import email.utils
+import time
+
+
+class AzureClock:
+    """Azure's time: the last `Date` header seen, advanced by the local monotonic clock since."""
+
+    def __init__(self):
+        self._seen = None
+        self._at = None
+        self.skew_warning_sent = False
+
+    def observe(self, pipeline_response):
+        date = pipeline_response.http_response.headers.get('Date')
+        if not date:
+            return
+        try:
+            self._seen = email.utils.parsedate_to_datetime(date).astimezone(dt.timezone.utc)
+            self._at = time.monotonic()
+        except (TypeError, ValueError):
+            pass
+
+    def now(self):
+        if self._seen is None:
+            return dt.datetime.now(dt.timezone.utc)
+        return self._seen + dt.timedelta(seconds=time.monotonic() - self._at)
+
+
+class Azure:
+    """SDK clients bound to one subscription, sharing one AzureClock."""
+
+    def __init__(self, factory, subscription_id):
+        self._factory = factory
+        self.subscription_id = subscription_id
+        self.clock = AzureClock()
+        self._clients = {}
+
+    @classmethod
+    def from_cli(cls, cmd):
+        from azure.cli.core.commands.client_factory import get_mgmt_service_client, get_subscription_id
+        clock_holder = {}
+
+        def factory(client_type, **kwargs):
+            return get_mgmt_service_client(cmd.cli_ctx, client_type, raw_response_hook=clock_holder['clock'].observe,
+                                           **kwargs)
+        azure = cls(factory, get_subscription_id(cmd.cli_ctx))
+        clock_holder['clock'] = azure.clock
+        return azure
+
+    @classmethod
+    def from_credential(cls, credential, subscription_id, base_url=None):
+        """For code outside `az` (the cleanup runner): any azure-identity credential."""
+        clock_holder = {}
+
+        def factory(client_type, **kwargs):
+            extra = {}
+            if base_url:
+                extra['base_url'] = base_url
+                extra['credential_scopes'] = [base_url.rstrip('/') + '/.default']
+            return client_type(credential, subscription_id, raw_response_hook=clock_holder['clock'].observe,
+                               **extra, **kwargs)
+        azure = cls(factory, subscription_id)
+        clock_holder['clock'] = azure.clock
+        return azure
+
+    def _client(self, name, make):
+        if name not in self._clients:
+            self._clients[name] = make()
+        return self._clients[name]
+
+    @property
+    def compute(self):
+        from azure.mgmt.compute import ComputeManagementClient
+        return self._client('compute', lambda: self._factory(ComputeManagementClient))
+
+    @property
+    def network(self):
+        from azure.mgmt.network import NetworkManagementClient
+        return self._client('network', lambda: self._factory(NetworkManagementClient))
+
+    @property
+    def security(self):
+        from azure.mgmt.security import SecurityCenter
+        return self._client('security', lambda: self._factory(SecurityCenter))
+
+    @property
+    def resources(self):
+        from azure.mgmt.resource import ResourceManagementClient
+        return self._client('resources', lambda: self._factory(ResourceManagementClient))
+
+    def now(self):
+        return self.clock.now()

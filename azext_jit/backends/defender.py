@@ -1,0 +1,342 @@
+"""Defender mode: JIT through Defender for Cloud's `jitNetworkAccessPolicies` API (2020-01-01).
+
+What the API gives and what it lacks, and how each gap is closed here:
+- One policy per resource group and region (the portal names it `default`) holds many VMs, and a PUT
+  replaces the whole policy. `enable`/`disable` read it, change only their VM's entry, write it back,
+  and read it again: if another writer's PUT replaced ours in between (the API has no ETag), they merge
+  again and retry. Every other VM's entry is written back exactly as read.
+- Requests go through `initiate`; Defender writes the NSG rules and expires them.
+- There is no revoke. `revoke` deletes Defender's own Allow rule for the request from the NSG, which
+  closes the port at once, and records the revocation in the VM's tags so `list` shows the request as
+  revoked. Defender does not recreate a rule it created for a request once that rule is gone; the
+  request's own entry stays `Initiated` in Defender's records until its end time, which is why the
+  record in the VM's tags is needed. (Re-initiating with an end time of "now" was rejected: it opens
+  the port again until Defender's expiry job runs.)
+"""
+import re
+
+from azure.cli.core.azclierror import ValidationError
+
+from azext_jit import nsg_ops, nsg_rules
+from azext_jit.backends.base import (ACTIVE, EXPIRED, REVOKED, AccessRequest, Change, JitBackend, RequestPort,
+                                     parse_time, request_id, rule_change)
+from azext_jit.backends.nsg import revoked_requests
+from azext_jit.durations import parse_duration, to_iso8601
+from azext_jit.policy import JitPolicy, PortPolicy
+from azext_jit.wire import wire
+
+DEFAULT_POLICY = 'default'
+MAX_NAME = 56           # policy name + VM name, a Defender limit
+WRITE_ATTEMPTS = 4
+
+
+def is_unavailable(ex):
+    """A 4xx from Microsoft.Security that means "no JIT API here" (plan missing, provider refusing) rather
+    than "you may not" (403 AuthorizationFailed) or "no such policy" (404)."""
+    from azext_jit.errors import error_code
+    status = getattr(ex, 'status_code', None)
+    return status is not None and 400 <= status < 500 and status != 404 and error_code(ex) != 'AuthorizationFailed'
+
+
+def defender_plan_enabled(azure):
+    """True when the subscription has Defender for Servers Plan 2 (Standard tier, sub-plan P2 or none)."""
+    from azure.core.exceptions import HttpResponseError
+    try:
+        pricing = wire(azure.security.pricings.get('VirtualMachines'))
+    except HttpResponseError:
+        return False
+    props = pricing.get('properties') or {}
+    return props.get('pricingTier') == 'Standard' and props.get('subPlan') in (None, '', 'P2')
+
+
+def entry_to_policy(entry):
+    """A Defender VM entry (wire JSON) as a JitPolicy."""
+    ports = []
+    for port in entry.get('ports') or []:
+        sources = port.get('allowedSourceAddressPrefixes') or [port.get('allowedSourceAddressPrefix') or '*']
+        ports.append(PortPolicy(int(port['number']), port.get('protocol') or '*',
+                                parse_duration(port['maxRequestAccessDuration']), tuple(sources)))
+    return JitPolicy(tuple(ports))
+
+
+def policy_to_entry(vm_id, policy):
+    """A JitPolicy as a Defender VM entry: one prefix as `allowedSourceAddressPrefix`, several as the list."""
+    ports = []
+    for port in policy.ports:
+        item = {'number': port.number, 'protocol': port.protocol,
+                'maxRequestAccessDuration': to_iso8601(port.max_duration)}
+        if len(port.allowed_sources) == 1:
+            item['allowedSourceAddressPrefix'] = port.allowed_sources[0]
+        else:
+            item['allowedSourceAddressPrefixes'] = list(port.allowed_sources)
+        ports.append(item)
+    return {'id': vm_id, 'ports': ports}
+
+
+def _same_vm(a, b):
+    return a.lower() == b.lower()
+
+
+class DefenderBackend(JitBackend):
+    mode = 'defender'
+
+    def __init__(self, azure):
+        super().__init__(azure)
+        self._policies = {}   # (resource group, location) -> [policy wire JSON]
+
+    @property
+    def ops(self):
+        return self.azure.security.jit_network_access_policies
+
+    # -- reading -------------------------------------------------------------------------------------
+    def policies(self, resource_group, location, refresh=False):
+        key = (resource_group.lower(), location.lower())
+        if refresh or key not in self._policies:
+            self._policies[key] = [wire(p) for p in self.ops.list_by_resource_group_and_region(resource_group,
+                                                                                                location)]
+        return self._policies[key]
+
+    def all_policies(self, resource_group=None):
+        pages = self.ops.list_by_resource_group(resource_group) if resource_group else self.ops.list()
+        policies = [wire(p) for p in pages]
+        for policy in policies:
+            parts = policy['id'].split('/')
+            key = (parts[4].lower(), parts[8].lower())
+            self._policies.setdefault(key, [])
+            if all(p['id'].lower() != policy['id'].lower() for p in self._policies[key]):
+                self._policies[key].append(policy)
+        return policies
+
+    def policy_holding(self, target, refresh=False):
+        """(policy wire JSON, the VM's entry) of the policy that lists the VM, or (None, None)."""
+        for policy in self.policies(target.resource_group, target.location, refresh):
+            for entry in (policy.get('properties') or {}).get('virtualMachines') or []:
+                if _same_vm(entry['id'], target.id):
+                    return policy, entry
+        return None, None
+
+    def policy_of(self, target):
+        _, entry = self.policy_holding(target)
+        return entry_to_policy(entry) if entry else None
+
+    def protecting_rules(self, target, nsg):
+        marker = "of VM '{}'.".format(target.name)
+        return [r for r in nsg_ops.rules_of(nsg)
+                if nsg_rules.is_defender(r['name']) and marker in ((r.get('properties') or {}).get('description') or '')
+                and target.private_ip in nsg_rules.destination_prefixes(r)]
+
+    def requests_of(self, target):
+        policy, _ = self.policy_holding(target)
+        if policy is None:
+            return []
+        now = self.azure.now()
+        revoked = revoked_requests(target, self.mode)
+        revoked_ids = {r.id: r for r in revoked}
+        out = []
+        for raw in (policy.get('properties') or {}).get('requests') or []:
+            for vm in raw.get('virtualMachines') or []:
+                if not _same_vm(vm['id'], target.id):
+                    continue
+                rid = request_id(target.id, raw.get('startTimeUtc'))
+                ports = []
+                for port in vm.get('ports') or []:
+                    end = parse_time(port['endTimeUtc']) if port.get('endTimeUtc') else None
+                    status, reason = _port_status(port, end, now)
+                    if rid in revoked_ids and status == ACTIVE and port['number'] in [
+                            p.number for p in revoked_ids[rid].ports]:
+                        status, reason = REVOKED, 'UserRequested'
+                    ports.append(RequestPort(int(port['number']), _protocol_of(target, self, port['number']),
+                                             port.get('allowedSourceAddressPrefix') or
+                                             ','.join(port.get('allowedSourceAddressPrefixes') or []),
+                                             end, status, reason, port.get('mappedPort')))
+                out.append(AccessRequest(rid, target.id, target.name, target.resource_group, self.mode,
+                                         raw.get('requestor') or None,
+                                         parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
+                                         ports, raw.get('justification')))
+        return sorted(out, key=lambda r: r.start_time or now, reverse=True)
+
+    # -- writing -------------------------------------------------------------------------------------
+    def enable(self, targets, policy, dry_run=False):
+        changes = []
+        groups = {}
+        for target in targets:
+            if len(DEFAULT_POLICY) + len(target.name) > MAX_NAME:
+                raise ValidationError("VM name '{}' is too long for Defender for Cloud JIT: the policy name and the VM "
+                                      "name together may not exceed {} characters.".format(target.name, MAX_NAME),
+                                      recommendation='Use --mode nsg for this VM.')
+            groups.setdefault((target.resource_group.lower(), target.location.lower()), []).append(target)
+        for group in groups.values():
+            entries = {t.id: policy_to_entry(t.id, policy) for t in group}
+            changes += self._write_entries(group, entries, dry_run)
+        return changes
+
+    def disable(self, target, dry_run=False):
+        return self._write_entries([target], {target.id: None}, dry_run)
+
+    def _write_entries(self, group, entries, dry_run):
+        """Set (or with None, remove) VM entries in the group's policy: read, merge, write, re-read."""
+        first = group[0]
+        changes = []
+        for attempt in range(WRITE_ATTEMPTS):
+            policies = self.policies(first.resource_group, first.location, refresh=attempt > 0)
+            holder = next((p for p in policies if any(
+                _same_vm(e['id'], vm_id) for e in (p.get('properties') or {}).get('virtualMachines') or []
+                for vm_id in entries)), None)
+            holder = holder or next((p for p in policies if p['name'] == DEFAULT_POLICY), None)
+            name = holder['name'] if holder else DEFAULT_POLICY
+            current = list((holder or {}).get('properties', {}).get('virtualMachines') or [])
+            merged, changes = _merge(current, entries, group)
+            if not changes:
+                return []
+            policy_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Security/locations/{}/' \
+                        'jitNetworkAccessPolicies/{}'.format(self.azure.subscription_id, first.resource_group,
+                                                             first.location, name)
+            for change in changes:
+                change.target = policy_id
+            if dry_run:
+                return changes
+            if not merged:
+                self.ops.delete(first.resource_group, first.location, name)
+                self._policies.pop((first.resource_group.lower(), first.location.lower()), None)
+                return changes + [Change('delete', 'policy', policy_id, None, {'reason': 'no VM left in it'})]
+            body = {'kind': (holder or {}).get('kind') or 'Basic',
+                    'properties': {'virtualMachines': merged,
+                                   'requests': (holder or {}).get('properties', {}).get('requests') or []}}
+            self.ops.create_or_update(first.resource_group, first.location, name, _policy_model(body))
+            reread = wire(self.ops.get(first.resource_group, first.location, name))
+            stored = reread.get('properties', {}).get('virtualMachines') or []
+            if _entries_hold(stored, entries):
+                self._policies.pop((first.resource_group.lower(), first.location.lower()), None)
+                return changes
+            # Another writer replaced the policy between our read and our write: merge again.
+        raise ValidationError('The JIT policy of resource group {} kept changing under us ({} attempts); another '
+                              'writer is updating it.'.format(first.resource_group, WRITE_ATTEMPTS),
+                              recommendation='Run the command again; it is safe to repeat.')
+
+    def open_access(self, target, policy, grants, source, justification, requestor, dry_run=False):
+        holder, _ = self.policy_holding(target)
+        now = self.azure.now()
+        ports = []
+        for port, duration in grants:
+            item = {'number': port.number, 'endTimeUtc': (now + duration).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}
+            if source:
+                item['allowedSourceAddressPrefix'] = source
+            ports.append(item)
+        body = {'virtualMachines': [{'id': target.id, 'ports': ports}]}
+        if justification:
+            body['justification'] = justification
+        policy_id = holder['id']
+        change = Change('initiate', 'policy', policy_id, target.name, {
+            'ports': ','.join(str(p['number']) for p in ports), 'source': source or '(your public IP, as Azure sees '
+                                                                                   'it)',
+            'endTime': ports[0]['endTimeUtc'] if ports else None})
+        if dry_run:
+            request = AccessRequest(None, target.id, target.name, target.resource_group, self.mode, requestor, now,
+                                    [RequestPort(p.number, p.protocol, source, now + d, 'planned')
+                                     for p, d in grants], justification)
+            return request, [change]
+        parts = policy_id.split('/')
+        answer = wire(self.ops.initiate(target.resource_group, parts[8], holder['name'], _initiate_model(body)))
+        start = parse_time(answer['startTimeUtc']) if answer.get('startTimeUtc') else now
+        rid = request_id(target.id, answer.get('startTimeUtc'))
+        out_ports = []
+        for vm in answer.get('virtualMachines') or []:
+            for port in vm.get('ports') or []:
+                out_ports.append(RequestPort(int(port['number']), _protocol_of(target, self, port['number']),
+                                             port.get('allowedSourceAddressPrefix'), parse_time(port['endTimeUtc']),
+                                             ACTIVE, port.get('statusReason'), port.get('mappedPort')))
+        request = AccessRequest(rid, target.id, target.name, target.resource_group, self.mode,
+                                answer.get('requestor') or requestor, start, out_ports,
+                                answer.get('justification') or justification)
+        return request, [change]
+
+    def close_access(self, target, requests, ports=None, dry_run=False, nsg=None):
+        """Delete Defender's Allow rules of these requests (matched by VM, port and source)."""
+        nsg = nsg or nsg_ops.read_nsg(self.azure, target.nsg_id)
+        wanted = {(p.number, (p.source or '').lower()) for r in requests for p in r.ports
+                  if p.status == ACTIVE and (not ports or p.number in ports)}
+        changes = []
+        for rule in self.protecting_rules(target, nsg):
+            props = rule.get('properties') or {}
+            if props.get('access', '').lower() != 'allow':
+                continue
+            sources = [s.lower() for s in nsg_rules.source_prefixes(rule)]
+            numbers = [low for low, high in nsg_rules.port_ranges(rule) if low == high]
+            if any((n, s) in wanted for n in numbers for s in sources):
+                changes.append(rule_change('delete', target.nsg_id, rule, target.name))
+                if not dry_run:
+                    nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+        return changes
+
+
+def _protocol_of(target, backend, number):
+    policy = backend.policy_of(target)
+    port = policy and policy.port(int(number))
+    return port.protocol if port else '*'
+
+
+def _port_status(port, end, now):
+    status = (port.get('status') or '').lower()
+    reason = port.get('statusReason')
+    if status == 'revoked':
+        return (EXPIRED, reason) if (reason or '').lower() == 'expired' else (REVOKED, reason)
+    if end is not None and end <= now:
+        return EXPIRED, 'Expired'
+    return ACTIVE, reason
+
+
+def _merge(current, entries, group):
+    """The policy's VM list with `entries` set (None: removed); and the Changes that makes."""
+    names = {t.id.lower(): t.name for t in group}
+    merged, changes, seen = [], [], set()
+    for entry in current:
+        key = entry['id'].lower()
+        match = next((vm_id for vm_id in entries if vm_id.lower() == key), None)
+        if match is None:
+            merged.append(entry)                 # another VM's entry: written back exactly as read
+            continue
+        seen.add(match)
+        wanted = entries[match]
+        if wanted is None:
+            changes.append(Change('delete', 'policy', '', names[key], {'vmEntry': entry}))
+        elif _comparable(entry) != _comparable(wanted):
+            merged.append(dict(entry, **wanted))
+            changes.append(Change('update', 'policy', '', names[key], {'vmEntry': wanted}))
+        else:
+            merged.append(entry)
+    for vm_id, wanted in entries.items():
+        if vm_id not in seen and wanted is not None:
+            merged.append(wanted)
+            changes.append(Change('create', 'policy', '', names[vm_id.lower()], {'vmEntry': wanted}))
+    return merged, changes
+
+
+def _comparable(entry):
+    try:
+        return entry_to_policy(entry)
+    except Exception:  # pylint: disable=broad-except
+        return entry
+
+
+def _entries_hold(stored, entries):
+    by_id = {e['id'].lower(): e for e in stored}
+    for vm_id, wanted in entries.items():
+        found = by_id.get(vm_id.lower())
+        if wanted is None and found is not None:
+            return False
+        if wanted is not None and (found is None or _comparable(found) != _comparable(wanted)):
+            return False
+    return True
+
+
+def _policy_model(body):
+    from azure.mgmt.security.v2020_01_01.models import JitNetworkAccessPolicy
+    return JitNetworkAccessPolicy.deserialize(body)
+
+
+def _initiate_model(body):
+    from azure.mgmt.security.v2020_01_01.models import JitNetworkAccessPolicyInitiateRequest
+    return JitNetworkAccessPolicyInitiateRequest.deserialize(body)
+
+
+_ = re  # reserved for name matching helpers

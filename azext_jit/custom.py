@@ -1,0 +1,151 @@
+"""Command handlers: each reads like the steps a user would name; the work is in the modules they call."""
+from knack.log import get_logger
+
+logger = get_logger(__name__)
+
+
+def _session(cmd):
+    from azext_jit.arm import Azure
+    from azext_jit.modes import Modes
+    azure = Azure.from_cli(cmd)
+    return azure, Modes(azure)
+
+
+def _target(azure, resource_group_name, vm_name, need_nsg=True):
+    from azext_jit.targets import resolve_vm
+    from azure.cli.core.azclierror import RequiredArgumentMissingError
+    if not resource_group_name or not vm_name:
+        raise RequiredArgumentMissingError('Name the VM with -g/--resource-group and -n/--name, or with --ids.')
+    return resolve_vm(azure, resource_group_name, vm_name, need_nsg)
+
+
+def _enabled_backend(modes, target, mode):
+    from azext_jit.errors import not_enabled
+    backend = modes.of(target, mode)
+    if backend is None:
+        raise not_enabled(target)
+    return backend
+
+
+# -- show / list --------------------------------------------------------------------------------------
+def show_jit(cmd, resource_group_name, vm_name, mode='auto'):
+    from azext_jit import views
+    azure, modes = _session(cmd)
+    target = _target(azure, resource_group_name, vm_name)
+    backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
+    if not backends:
+        logger.warning("JIT is not enabled on %s. Enable it with: az vm jit enable -g %s -n %s",
+                       target.describe(), target.resource_group, target.name)
+    return views.vm_view(azure, target, backends)
+
+
+def list_jit(cmd, resource_group_name=None, status='all', mode='auto'):
+    from azext_jit import views
+    from azext_jit.targets import list_vms, target_from_vm
+    azure, modes = _session(cmd)
+    vms = list_vms(azure, resource_group_name)
+    out = []
+    for vm in vms:
+        target = target_from_vm(azure, vm)
+        backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
+        if backends:
+            out.append(views.vm_view(azure, target, backends, status=status, rules=False))
+    return out
+
+
+# -- enable / disable ---------------------------------------------------------------------------------
+def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_duration=None, allowed_sources=None,
+               all_vms=False, mode='auto', dry_run=False, yes=False):
+    from azext_jit import protection
+    from azext_jit.policy import build_policy
+    from azext_jit.targets import list_vms, require_protectable, target_from_vm
+    from azure.cli.core.azclierror import RequiredArgumentMissingError
+    azure, modes = _session(cmd)
+    policy = build_policy(ports or _default_ports(), max_duration or _default_max_duration(),
+                          allowed_sources or ['*'])
+    if vm_name:
+        targets = [_target(azure, resource_group_name, vm_name)]
+    elif resource_group_name or all_vms:
+        targets = [target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)]
+    else:
+        raise RequiredArgumentMissingError('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), '
+                                           '-g alone (every VM of the group) or --all (the whole subscription).')
+    for target in targets:
+        require_protectable(target)
+    results = []
+    for target in targets:
+        backend = modes.for_enable(target, mode)
+        plan = protection.plan_conflicts(azure, target, policy, backend.mode)
+        protection.confirm_removals(plan, yes or dry_run)
+        changes = backend.enable([target], policy, dry_run)
+        changes += protection.remove_conflicts(azure, target, plan, dry_run)
+        results.append(protection.summary(target, backend.mode, policy, changes, plan, dry_run))
+    return results[0] if vm_name else results
+
+
+def disable_jit(cmd, resource_group_name, vm_name, mode='auto', dry_run=False):
+    from azext_jit import protection
+    azure, modes = _session(cmd)
+    target = _target(azure, resource_group_name, vm_name)
+    backends = modes.all_of(target) if mode == 'auto' else [modes.backend(mode)]
+    if not backends and not protection.has_removed_rules(target):
+        logger.warning('JIT is not enabled on %s: nothing to disable.', target.describe())
+        return {'vm': target.name, 'resourceGroup': target.resource_group, 'changes': [], 'dryRun': dry_run}
+    changes = []
+    for backend in backends:
+        active = [r for r in backend.requests_of(target) if r.status == 'active']
+        if active:
+            changes += backend.close_access(target, active, dry_run=dry_run)
+        changes += backend.disable(target, dry_run)
+    changes += protection.restore_removed(azure, target, dry_run)
+    return {'vm': target.name, 'resourceGroup': target.resource_group,
+            'modes': [b.mode for b in backends], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
+
+
+# -- request / revoke ---------------------------------------------------------------------------------
+def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None, source=None, justification=None,
+                   mode='auto', dry_run=False):
+    from azext_jit import access, views
+    from azext_jit.policy import check_request
+    azure, modes = _session(cmd)
+    target = _target(azure, resource_group_name, vm_name, need_nsg=False)
+    backend = _enabled_backend(modes, target, mode)
+    policy = backend.policy_of(target)
+    defender = backend.mode == 'defender'
+    grants = check_request(policy, ports, duration, source, exact_source_match=defender)
+    if not defender:
+        if not target.nsg_id:
+            target = _target(azure, resource_group_name, vm_name, need_nsg=True)
+        if source is None:  # Defender finds the caller's IP itself; here we ask the IP-echo service
+            source = access.my_public_ip(cmd)
+            grants = check_request(policy, ports, duration, source)
+        access.remove_expired(azure, backend, target, dry_run)
+    request, changes = backend.open_access(target, policy, list(grants), source, justification,
+                                           access.whoami(cmd), dry_run)
+    return views.request_view(target, request, changes, dry_run)
+
+
+def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, mode='auto', dry_run=False):
+    from azext_jit import access
+    azure, modes = _session(cmd)
+    target = _target(azure, resource_group_name, vm_name)
+    backend = _enabled_backend(modes, target, mode)
+    numbers = [p.number for p in ports] if ports else None
+    return access.revoke(cmd, azure, backend, target, request_id, numbers, dry_run)
+
+
+# -- cleanup ------------------------------------------------------------------------------------------
+def cleanup_jit(cmd, resource_group_name=None, dry_run=False):
+    from azext_jit import access
+    azure, modes = _session(cmd)
+    return access.cleanup(azure, modes.backend('nsg'), resource_group_name, dry_run)
+
+
+def _default_ports():
+    from azext_jit.ports import PortSpec
+    return [PortSpec(22, 'TCP'), PortSpec(3389, 'TCP')]
+
+
+def _default_max_duration():
+    import datetime
+    return datetime.timedelta(hours=3)

@@ -1,0 +1,78 @@
+"""Reading network security groups and writing their rules safely next to other writers.
+
+Rule writes go one rule at a time (the securityRules sub-resource), never as a whole-NSG PUT: a
+whole-NSG PUT would overwrite rules somebody else added since we read it. Two writers that pick the same
+priority are told apart by Azure itself (400 SecurityRuleConflict, priorities are unique per direction):
+the loser reads the NSG again and takes the next free priority. Throttling (429) and server errors are
+retried by the SDK pipeline, honouring Retry-After.
+"""
+import random
+import time
+
+from azure.cli.core.azclierror import AzureResponseError
+from azure.mgmt.core.tools import parse_resource_id
+
+from azext_jit.wire import wire
+
+MAX_ATTEMPTS = 40
+
+
+def _names(nsg_id):
+    parts = parse_resource_id(nsg_id)
+    return parts['resource_group'], parts['name']
+
+
+def read_nsg(azure, nsg_id):
+    rg, name = _names(nsg_id)
+    return wire(azure.network.network_security_groups.get(rg, name))
+
+
+def list_nsgs(azure, resource_group=None):
+    ops = azure.network.network_security_groups
+    return [wire(n) for n in (ops.list(resource_group) if resource_group else ops.list_all())]
+
+
+def rules_of(nsg):
+    return (nsg.get('properties') or {}).get('securityRules') or []
+
+
+def put_rule(azure, nsg_id, rule):
+    rg, name = _names(nsg_id)
+    body = {'properties': {k: v for k, v in rule['properties'].items() if k != 'provisioningState'}}
+    return wire(azure.network.security_rules.begin_create_or_update(rg, name, rule['name'], body).result())
+
+
+def delete_rule(azure, nsg_id, rule_name):
+    """Delete a rule; one that is already gone is not an error (Azure answers 204)."""
+    rg, name = _names(nsg_id)
+    azure.network.security_rules.begin_delete(rg, name, rule_name).result()
+
+
+def _is_priority_clash(ex):
+    from azext_jit.errors import error_code
+    return getattr(ex, 'status_code', None) == 400 and error_code(ex) == 'SecurityRuleConflict'
+
+
+def add_rules(azure, nsg_id, build, nsg=None):
+    """Create rules whose priorities depend on what the NSG holds, retrying when another writer wins.
+
+    `build(nsg, attempt)` returns the rules to write given the NSG's current state (it picks priorities);
+    rules already written in an earlier attempt are not written again. Returns the written rules.
+    """
+    written = {}
+    for attempt in range(MAX_ATTEMPTS):
+        if nsg is None or attempt:
+            nsg = read_nsg(azure, nsg_id)
+        pending = [r for r in build(nsg, attempt) if r['name'] not in written]
+        try:
+            for rule in pending:
+                written[rule['name']] = put_rule(azure, nsg_id, rule)
+            return list(written.values())
+        except Exception as ex:  # pylint: disable=broad-except
+            from azure.core.exceptions import HttpResponseError
+            if not (isinstance(ex, HttpResponseError) and _is_priority_clash(ex)):
+                raise
+            # Someone else took that priority between our read and our write: back off a little and re-read.
+            time.sleep(random.uniform(0.05, 0.25) * min(attempt + 1, 4))
+    raise AzureResponseError('Could not find a free priority in {} after {} attempts: other writers keep taking '
+                             'them.'.format(nsg_id, MAX_ATTEMPTS))

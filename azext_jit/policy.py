@@ -1,0 +1,297 @@
+"""The JIT policy of one VM and the checks a request must pass, independent of where it is stored.
+
+Both modes (a Defender ``jitNetworkAccessPolicies`` entry, or our own NSG-mode storage) are mapped to
+:class:`JitPolicy` by the backends, so a request is refused here, before anything is written, with the
+same message in both modes. Defender answers a bad request only with "The given access request is not a
+subset of policy", which does not say which rule was broken; these checks do.
+
+The model is canonical: ports are kept sorted, allowed sources normalised, deduplicated and sorted, so
+two policies with the same settings compare equal however they were typed or returned by Azure. That is
+what lets ``enable`` notice "nothing to change" and stay idempotent.
+"""
+
+import ipaddress
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from azure.cli.core.azclierror import InvalidArgumentValueError
+
+from .addresses import ANY, contains, is_any, normalize_prefix, normalize_prefixes
+from .durations import MIN_DURATION, check_max_duration, describe, parse_duration, to_iso8601
+from .ports import PortSpec, format_ports, normalize_protocol, parse_port
+
+_PROTOCOL_ORDER = {"TCP": 0, "UDP": 1, "*": 2}
+
+
+def _source_key(prefix):
+    """Sort key: ``*`` first, then IPv4 before IPv6 by address and length; unparsable text last, as text."""
+    if prefix == ANY:
+        return (0,)
+    try:
+        net = ipaddress.ip_network(prefix)
+        return (1, net.version, int(net.network_address), net.prefixlen)
+    except ValueError:
+        return (2, prefix)
+
+
+def _try_normalize(prefix):
+    """Normalise a stored source, but keep unparsable text (it then simply contains nothing)."""
+    try:
+        return normalize_prefix(prefix)
+    except InvalidArgumentValueError:
+        return str(prefix)
+
+
+@dataclass(frozen=True)
+class PortPolicy:
+    """One protected port: who may ask for it (``allowed_sources``) and for how long at most."""
+
+    number: int
+    protocol: str
+    max_duration: timedelta
+    allowed_sources: tuple = (ANY,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "protocol", normalize_protocol(self.protocol))
+        if isinstance(self.allowed_sources, str):
+            object.__setattr__(self, "allowed_sources", (self.allowed_sources,))
+        sources = []
+        for prefix in self.allowed_sources:
+            prefix = _try_normalize(prefix)
+            if prefix not in sources:
+                sources.append(prefix)
+        object.__setattr__(self, "allowed_sources", tuple(sorted(sources, key=_source_key)))
+
+    @property
+    def allows_any_source(self):
+        return ANY in self.allowed_sources
+
+    def __str__(self):
+        return "{}/{}".format(self.number, self.protocol)
+
+
+@dataclass(frozen=True)
+class JitPolicy:
+    """The JIT configuration of one VM. ``ports`` is kept sorted by number, then TCP, UDP, ``*``."""
+
+    ports: tuple
+    require_approval: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "ports", tuple(sorted(self.ports, key=lambda p: (p.number,
+                                                                                  _PROTOCOL_ORDER[p.protocol]))))
+        object.__setattr__(self, "require_approval", bool(self.require_approval))
+
+    def port(self, number, protocol=None):
+        """The entry for ``number`` (and ``protocol``, which a ``*`` entry also matches), or None.
+
+        Without a protocol the first entry of that number is returned (TCP before UDP before ``*``).
+        """
+        for entry in self.ports:
+            if entry.number != number:
+                continue
+            if protocol is None or entry.protocol in ("*", normalize_protocol(protocol)):
+                return entry
+        return None
+
+    def describe_ports(self):
+        """``22/TCP, 3389/TCP`` for messages."""
+        return format_ports(self.ports)
+
+    def to_dict(self):
+        """Stable JSON form used for display and storage (keys and order never depend on how it was built)."""
+        return {
+            "ports": [{"number": p.number, "protocol": p.protocol, "maxDuration": to_iso8601(p.max_duration),
+                       "allowedSources": list(p.allowed_sources)} for p in self.ports],
+            "requireApproval": self.require_approval,
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of :meth:`to_dict`. Unknown keys are ignored (newer writers); ``requireApproval`` defaults to
+        False. Malformed data raises ``ValueError``: it comes from storage, not from the user's arguments, so the
+        caller decides how to report it.
+        """
+        try:
+            ports = []
+            for item in data["ports"]:
+                number = item["number"]
+                if isinstance(number, bool) or not isinstance(number, int):
+                    raise ValueError("port number {!r} is not an integer".format(number))
+                sources = item["allowedSources"]
+                if isinstance(sources, str) or not isinstance(sources, (list, tuple)):
+                    raise ValueError("allowedSources of port {} is not a list".format(number))
+                PortSpec(number, item["protocol"])  # validates number range and protocol
+                ports.append(PortPolicy(number, item["protocol"], parse_duration(item["maxDuration"]),
+                                        tuple(sources)))
+            require_approval = data.get("requireApproval", False)
+            if not isinstance(require_approval, bool):
+                raise ValueError("requireApproval {!r} is not a boolean".format(require_approval))
+            return cls(tuple(ports), require_approval)
+        except (KeyError, TypeError, AttributeError) as ex:
+            raise ValueError("malformed JIT policy data: missing or wrong field {}".format(ex)) from ex
+        except InvalidArgumentValueError as ex:
+            raise ValueError("malformed JIT policy data: {}".format(ex.error_msg)) from ex
+
+
+class CheckedRequest(list):
+    """What :func:`check_request` approved: a list of ``(PortPolicy, timedelta)``, plus the normalised ``source``.
+
+    A list subclass so callers can iterate ``for port, duration in checked`` as the contract says, while the
+    source (None = "the caller's own IP, resolved elsewhere") travels with it.
+    """
+
+    def __init__(self, items=(), source=None):
+        super().__init__(items)
+        self.source = source
+
+    def __repr__(self):
+        return "CheckedRequest({}, source={!r})".format(list.__repr__(self), self.source)
+
+
+def _select_ports(policy, requested):
+    """Map requested ports to policy entries; see :func:`check_request` for the matching rules."""
+    if not policy.ports:
+        raise InvalidArgumentValueError("The JIT policy of this VM has no ports to request.",
+                                        "Protect the VM's ports first, e.g. az vm jit enable --ports 22")
+    if not requested:
+        return list(policy.ports)
+    selected = []
+    for spec in requested:
+        same_number = [p for p in policy.ports if p.number == spec.number]
+        if spec.protocol_explicit:
+            matches = [p if p.protocol == spec.protocol else replace(p, protocol=spec.protocol)
+                       for p in same_number if p.protocol in ("*", spec.protocol)]
+        else:
+            matches = same_number
+        if not matches:
+            example = policy.ports[0]
+            if same_number:
+                raise InvalidArgumentValueError(
+                    "Port {} is not in the JIT policy: port {} is allowed for {} only.".format(
+                        spec, spec.number, " and ".join(p.protocol for p in same_number)),
+                    "Request it as {}, or leave out the protocol: --ports {}".format(
+                        same_number[0], spec.number))
+            raise InvalidArgumentValueError(
+                "Port {} is not in the JIT policy; the policy's ports are {}.".format(
+                    spec.number if not spec.protocol_explicit else spec, policy.describe_ports()),
+                "Request one of the policy's ports, e.g. --ports {}, or add the port with "
+                "az vm jit enable --ports".format(example.number))
+        for match in matches:
+            if not any(m.number == match.number and m.protocol == match.protocol for m in selected):
+                selected.append(match)
+    return selected
+
+
+def _check_duration(selected, duration):
+    if duration is None:
+        return [(port, port.max_duration) for port in selected]
+    smallest = min(port.max_duration for port in selected)
+    if duration < MIN_DURATION:
+        raise InvalidArgumentValueError(
+            "Duration {} is below the {}-minute minimum of JIT access.".format(
+                describe(duration), int(MIN_DURATION.total_seconds() // 60)),
+            "Use a duration between {0} and {1}, e.g. --duration {1}".format(describe(MIN_DURATION),
+                                                                              describe(smallest)))
+    too_long = [port for port in selected if duration > port.max_duration]
+    if too_long:
+        plural = "s" if len(too_long) > 1 else ""
+        if len({port.max_duration for port in too_long}) == 1:
+            what = "the maximum of {} that the JIT policy allows for port{} {}".format(
+                describe(too_long[0].max_duration), plural, format_ports(too_long))
+        else:
+            what = "the maximum that the JIT policy allows for ports {}".format(
+                ", ".join("{} ({})".format(port, describe(port.max_duration)) for port in too_long))
+        raise InvalidArgumentValueError(
+            "Duration {} exceeds {}.".format(describe(duration), what),
+            "Use --duration {} or less, or leave out --duration to get each port's maximum.".format(
+                describe(min(port.max_duration for port in too_long))))
+    return [(port, duration) for port in selected]
+
+
+def _check_source(selected, source, exact_source_match):
+    if is_any(source):
+        raise InvalidArgumentValueError(
+            "Source '{}' means any address: a JIT request must name one IP address or CIDR.".format(source),
+            "Give your public IP, e.g. --source 203.0.113.7, or leave out --source to use your own public IP.")
+    source = normalize_prefix(source)
+    for port in selected:
+        containing = []
+        for allowed in port.allowed_sources:
+            try:
+                if contains(allowed, source):
+                    containing.append(allowed)
+            except InvalidArgumentValueError:
+                continue  # an unparsable stored source allows nothing
+        if not containing:
+            allowed_text = ", ".join(port.allowed_sources)
+            raise InvalidArgumentValueError(
+                "Source {} is outside the allowed sources of port {}: {}.".format(source, port, allowed_text),
+                "Use --source with an address inside {}, or ask an admin to add yours with "
+                "az vm jit enable --allowed-sources".format(" or ".join(port.allowed_sources)))
+        if exact_source_match and not port.allows_any_source and source not in port.allowed_sources:
+            best = max(containing, key=lambda prefix: ipaddress.ip_network(prefix).prefixlen)
+            raise InvalidArgumentValueError(
+                "Source {} lies inside {} but is not one of the allowed sources of port {} ({}): Defender for "
+                "Cloud accepts only one of the allowed prefixes exactly.".format(
+                    source, best, port, ", ".join(port.allowed_sources)),
+                "Use --source {}".format(best))
+    return source
+
+
+def check_request(policy, ports=None, duration=None, source=None, exact_source_match=False):
+    """Check a request against ``policy`` and return what will be requested, or raise naming the broken rule.
+
+    - ``ports``: list of :class:`PortSpec`; None or empty means every port of the policy. A port typed
+      without protocol (``protocol_explicit=False``) selects every policy entry of that number. An explicit
+      protocol must equal the entry's, or the entry's protocol must be ``*``; the returned entry then carries
+      the requested protocol (``22/TCP`` from a ``22/*`` entry), since that is all the user asked to open.
+      An explicit ``*`` only matches a ``*`` entry.
+    - ``duration``: None gives each port its own maximum (so no port is cut short because another has a
+      smaller limit). Otherwise the same duration for every port; at least 5 minutes and at most the
+      maximum of each requested port.
+    - ``source``: None means "the caller's own IP, resolved elsewhere" (Defender fills it in; NSG mode asks
+      an echo service and may call this again with the result): not checked, returned as None. Any-address
+      spellings are refused. Otherwise it must lie inside an allowed source of every requested port, and with
+      ``exact_source_match`` (Defender mode) equal one of them unless the port allows ``*``.
+
+    Returns a :class:`CheckedRequest`: list of ``(PortPolicy, timedelta)`` with ``.source`` normalised.
+    """
+    selected = _select_ports(policy, ports)
+    plan = _check_duration(selected, duration)
+    checked_source = None if source is None else _check_source(selected, source, exact_source_match)
+    return CheckedRequest(plan, checked_source)
+
+
+def build_policy(ports, max_duration, allowed_sources, require_approval=False):
+    """Build the policy ``enable`` will write, refusing settings Defender would reject or that are ambiguous.
+
+    ``ports`` are :class:`PortSpec` (texts like ``53/udp`` are parsed; no protocol means TCP).
+    ``max_duration`` may be a ``timedelta`` or text (``3h``); it must lie within 5 minutes..24 hours.
+    ``allowed_sources`` is normalised and deduplicated; empty means ``*`` (the command's default). ``*``
+    together with other sources is refused: it is unclear whether the user meant "anyone" or "only these".
+    Every port gets the same maximum and sources, as the command line offers only one of each.
+    """
+    if isinstance(ports, (str, PortSpec)):
+        ports = [ports]
+    specs = [p if isinstance(p, PortSpec) else parse_port(p) for p in (ports or [])]
+    if not specs:
+        raise InvalidArgumentValueError("No ports given: a JIT policy needs at least one port.",
+                                        "Name the ports to protect, e.g. --ports 22 3389")
+    for i, spec in enumerate(specs):
+        for other in specs[:i]:
+            if spec.overlaps(other):
+                raise InvalidArgumentValueError(
+                    "Port {} overlaps {}: each port may appear only once in a JIT policy.".format(spec, other),
+                    "Remove the duplicate, e.g. --ports 22 3389 53/udp")
+    if not isinstance(max_duration, timedelta):
+        max_duration = parse_duration(max_duration, option="--max-duration")
+    check_max_duration(max_duration)
+    sources = normalize_prefixes(allowed_sources) or [ANY]
+    if ANY in sources and len(sources) > 1:
+        raise InvalidArgumentValueError(
+            "Allowed sources '*' and {} together are ambiguous: '*' already allows any source.".format(
+                ", ".join(s for s in sources if s != ANY)),
+            "Use either --allowed-sources '*' or only the specific addresses, e.g. --allowed-sources 10.0.0.0/8")
+    return JitPolicy(tuple(PortPolicy(s.number, s.protocol, max_duration, tuple(sources)) for s in specs),
+                     require_approval=bool(require_approval))

@@ -1,0 +1,126 @@
+"""Rules that would defeat JIT, in both modes: found and removed by `enable`, put back by `disable`.
+
+An Allow rule that lets any source (`*`, `Internet`, `0.0.0.0/0`) reach a protected port of the VM makes
+the JIT deny rule pointless, so `enable` removes it, after asking (`--yes` for scripts), and records the
+whole rule in the VM's tags (`azvmjit-restore`) so `disable` can restore it exactly. Narrower Allow rules
+and any rule whose priority beats the deny rule are only named in a warning: JIT does not override them.
+Every other rule is left alone.
+"""
+from dataclasses import dataclass, field
+
+from knack.log import get_logger
+
+from azext_jit import nsg_ops, nsg_rules, vm_records
+from azext_jit.backends.base import Change, rule_change
+
+logger = get_logger(__name__)
+
+# Defender puts its deny rule anywhere up to 4096 (seen: 1000, 4095, 4096); assume the worst.
+DEFENDER_DENY_PRIORITY = 4096
+RESTORED_FIELDS = ('description', 'protocol', 'sourcePortRange', 'sourcePortRanges', 'destinationPortRange',
+                   'destinationPortRanges', 'sourceAddressPrefix', 'sourceAddressPrefixes',
+                   'destinationAddressPrefix', 'destinationAddressPrefixes', 'access', 'priority', 'direction',
+                   'sourceApplicationSecurityGroups', 'destinationApplicationSecurityGroups')
+
+
+@dataclass
+class ConflictPlan:
+    nsg_id: str
+    remove: list = field(default_factory=list)
+    reasons: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def plan_conflicts(azure, target, policy, mode):
+    nsg = nsg_ops.read_nsg(azure, target.nsg_id)
+    rules = nsg_ops.rules_of(nsg)
+    if mode == 'defender':
+        deny = DEFENDER_DENY_PRIORITY
+    else:
+        deny = nsg_rules.deny_ceiling(rules, target.id) or nsg_rules.choose_deny_priority(
+            nsg_rules.used_priorities(rules))
+    conflicts = nsg_rules.classify_conflicts(rules, [(p.number, p.protocol) for p in policy.ports],
+                                             target.private_ip, deny)
+    plan = ConflictPlan(target.nsg_id, conflicts.remove, conflicts.remove_reasons, [w for _, w in conflicts.warn])
+    for warning in plan.warnings:
+        logger.warning('%s: %s', target.name, warning)
+    return plan
+
+
+def confirm_removals(plan, yes):
+    if not plan.remove or yes:
+        return
+    from knack.prompting import NoTTYException, prompt_y_n
+    from azure.cli.core.azclierror import ArgumentUsageError
+    names = ', '.join("'{}'".format(r['name']) for r in plan.remove)
+    question = ('These rules let any source reach a protected port and will be removed (disable restores them): '
+                '{}. Continue?'.format(names))
+    try:
+        if not prompt_y_n(question, default='n'):
+            raise ArgumentUsageError('Nothing was changed.', 'Run again and answer y, or pass --yes.')
+    except NoTTYException:
+        raise ArgumentUsageError('Enabling JIT would remove rules that let any source reach a protected port ({}), '
+                                 'and there is no terminal to ask on.'.format(names),
+                                 'Pass --yes to remove them (az vm jit disable restores them), or --dry-run to see '
+                                 'every change first.') from None
+
+
+def _saved(rule, nsg_id):
+    props = rule.get('properties') or {}
+    return {'nsg': nsg_id, 'name': rule['name'],
+            'properties': {k: props[k] for k in RESTORED_FIELDS if props.get(k) not in (None, [], '')}}
+
+
+def remove_conflicts(azure, target, plan, dry_run):
+    """Record the rules first (so a failure half-way still lets `disable` restore them), then delete them."""
+    if not plan.remove:
+        return []
+    changes = [rule_change('delete', plan.nsg_id, r, target.name) for r in plan.remove]
+    for change in changes:
+        change.details['reason'] = plan.reasons.get(change.details['name'])
+    if dry_run:
+        return changes
+    saved = vm_records.read(target.tags, vm_records.RESTORE) or []
+    known = {(s['nsg'].lower(), s['name'].lower()) for s in saved}
+    saved += [_saved(r, plan.nsg_id) for r in plan.remove if (plan.nsg_id.lower(), r['name'].lower()) not in known]
+    vm_records.write(azure, target.id, target.tags, vm_records.RESTORE, saved)
+    for rule in plan.remove:
+        nsg_ops.delete_rule(azure, plan.nsg_id, rule['name'])
+    return changes
+
+
+def has_removed_rules(target):
+    return bool(vm_records.read(target.tags, vm_records.RESTORE))
+
+
+def restore_removed(azure, target, dry_run):
+    """Put back what `enable` removed. A priority taken since then moves to the nearest free one."""
+    saved = vm_records.read(target.tags, vm_records.RESTORE) or []
+    changes = []
+    for item in saved:
+        rule = {'name': item['name'], 'properties': dict(item['properties'])}
+        changes.append(rule_change('restore', item['nsg'], rule, target.name))
+        if dry_run:
+            continue
+
+        def build(nsg, attempt, rule=rule):
+            current = {r['name'].lower(): r for r in nsg_ops.rules_of(nsg)}
+            if rule['name'].lower() in current:
+                return []
+            used = nsg_rules.used_priorities(nsg_ops.rules_of(nsg), rule['properties'].get('direction', 'Inbound'))
+            if rule['properties'].get('priority') in used:
+                rule['properties']['priority'] = nsg_rules.choose_deny_priority(used, rule['properties']['priority'])
+            return [rule]
+        nsg_ops.add_rules(azure, item['nsg'], build)
+    if saved and not dry_run:
+        vm_records.write(azure, target.id, target.tags, vm_records.RESTORE, None)
+    return changes
+
+
+def summary(target, mode, policy, changes, plan, dry_run):
+    return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': mode, 'dryRun': dry_run,
+            'policy': policy.to_dict(), 'changes': [c.to_dict() for c in changes],
+            'warnings': plan.warnings}
+
+
+_ = Change

@@ -1,0 +1,70 @@
+"""What `show`, `list` and `request` return: plain dicts that every output format renders."""
+from knack.log import get_logger
+
+from azext_jit import nsg_ops
+
+logger = get_logger(__name__)
+
+# Well-known management ports and how people connect to them.
+_CLIENTS = {22: 'ssh <user>@{ip} -p {port}', 3389: 'mstsc /v:{ip}:{port}', 5985: 'Enter-PSSession -ComputerName {ip}',
+            5986: 'Enter-PSSession -ComputerName {ip} -UseSSL'}
+
+
+def connect_hints(target, request):
+    """How to reach each opened port: the VM's public IP and port, or the firewall-mapped port."""
+    hints = []
+    for port in request.ports:
+        number = port.mapped_port or port.number
+        ip = target.public_ip
+        hint = {'port': port.number, 'address': '{}:{}'.format(ip, number) if ip else None}
+        if port.mapped_port:
+            hint['mappedPort'] = port.mapped_port
+        if ip and port.number in _CLIENTS:
+            hint['command'] = _CLIENTS[port.number].format(ip=ip, port=number)
+        hints.append(hint)
+    return hints
+
+
+def _rule_view(rule):
+    props = rule.get('properties') or {}
+    return {'name': rule['name'], 'priority': props.get('priority'), 'access': props.get('access'),
+            'protocol': props.get('protocol'),
+            'source': ','.join(props.get('sourceAddressPrefixes') or [props.get('sourceAddressPrefix') or '']),
+            'destination': props.get('destinationAddressPrefix'),
+            'ports': ','.join(props.get('destinationPortRanges') or [props.get('destinationPortRange') or ''])}
+
+
+def vm_view(azure, target, backends, status='all', rules=True):
+    view = {'vm': target.name, 'resourceGroup': target.resource_group, 'id': target.id,
+            'enabled': bool(backends), 'mode': backends[0].mode if backends else None,
+            'policy': None,
+            'network': {'privateIp': target.private_ip, 'publicIp': target.public_ip, 'nsg': target.nsg_id,
+                        'nsgAttachedTo': target.nsg_scope},
+            'requests': []}
+    if len(backends) > 1:
+        logger.warning('%s has JIT configuration in both modes (%s): finish the move with `az vm jit disable '
+                       '--mode <old mode>`.', target.describe(), ', '.join(b.mode for b in backends))
+        view['modes'] = [b.mode for b in backends]
+    if not backends:
+        return view
+    policy = backends[0].policy_of(target)
+    view['policy'] = policy.to_dict() if policy else None
+    nsg = nsg_ops.read_nsg(azure, target.nsg_id) if target.nsg_id else None
+    if rules and nsg is not None:
+        view['rules'] = [_rule_view(r) for b in backends for r in b.protecting_rules(target, nsg)]
+    requests = []
+    for backend in backends:
+        requests += backend.requests_of(target, nsg) if backend.mode == 'nsg' else backend.requests_of(target)
+    if status != 'all':
+        requests = [r for r in requests if r.status == status]
+    view['requests'] = [r.to_dict(connect_hints(target, r) if r.status == 'active' else None) for r in requests]
+    return view
+
+
+def request_view(target, request, changes, dry_run):
+    out = request.to_dict(connect_hints(target, request))
+    out['dryRun'] = dry_run
+    out['changes'] = [c.to_dict() for c in changes]
+    if dry_run:
+        out['status'] = 'planned'
+    return out

@@ -1,0 +1,74 @@
+"""What the extension keeps in Azure about a VM, in the VM's own tags.
+
+Nothing lives on the local machine, so that a request made on one machine can be listed, revoked or
+cleaned up from another. Three records, each a JSON document spread over as many tags as it needs
+(ARM allows 256 characters per tag value and 50 tags per resource):
+
+- `azvmjit-policy`   NSG mode only: the VM's JIT policy (ports, protocols, maximum durations, sources).
+- `azvmjit-restore`  both modes: the NSG rules `enable` removed, so that `disable` can put them back.
+- `azvmjit-revoked`  both modes: requests closed early, so `list`/`show` can say "revoked" (Azure keeps no
+                     trace of a deleted rule, and Defender's API has no revoke).
+
+Tags are written with the Tags API's `Merge`/`Delete` operations, never a resource PATCH, which would
+replace the user's own tags.
+"""
+import json
+
+from azure.cli.core.azclierror import ValidationError
+
+PREFIX = 'azvmjit-'
+POLICY, RESTORE, REVOKED = PREFIX + 'policy', PREFIX + 'restore', PREFIX + 'revoked'
+CHUNK = 250          # characters per tag value (ARM's limit is 256)
+MAX_CHUNKS = 12      # so the records never take more than a fraction of a VM's 50 tags
+
+
+def chunk_names(name, tags):
+    """The tag names holding a record: `name`, `name.1`, `name.2`, ..."""
+    return [k for k in tags if k == name or (k.startswith(name + '.') and k[len(name) + 1:].isdigit())]
+
+
+def read(tags, name):
+    """The JSON document stored under `name`, or None."""
+    tags = tags or {}
+    if name not in tags:
+        return None
+    parts, i = [tags[name]], 1
+    while '{}.{}'.format(name, i) in tags:
+        parts.append(tags['{}.{}'.format(name, i)])
+        i += 1
+    try:
+        return json.loads(''.join(parts))
+    except ValueError:
+        return None
+
+
+def encode(name, document):
+    """The tags that store `document` under `name`."""
+    text = json.dumps(document, separators=(',', ':'), sort_keys=True)
+    pieces = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or ['']
+    if len(pieces) > MAX_CHUNKS:
+        raise ValidationError("The JIT record '{}' needs {} characters, more than the {} that fit in the VM's tags."
+                              .format(name, len(text), CHUNK * MAX_CHUNKS))
+    return {name if i == 0 else '{}.{}'.format(name, i): piece for i, piece in enumerate(pieces)}
+
+
+def changes_for(tags, name, document):
+    """(tags to merge, tag names to delete) to store `document` (None removes the record)."""
+    current = set(chunk_names(name, tags or {}))
+    new = encode(name, document) if document is not None else {}
+    return new, sorted(current - set(new))
+
+
+def write(azure, vm_id, tags, name, document):
+    """Store (or with None, remove) one record; `tags` is the VM's current tag set, updated in place."""
+    from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
+    merge, delete = changes_for(tags, name, document)
+    if merge and any((tags or {}).get(k) != v for k, v in merge.items()):
+        azure.resources.tags.update_at_scope(vm_id, TagsPatchResource(operation='Merge',
+                                                                      properties=Tags(tags=merge)))
+    if delete:
+        azure.resources.tags.update_at_scope(vm_id, TagsPatchResource(
+            operation='Delete', properties=Tags(tags={k: tags[k] for k in delete})))
+    for key in delete:
+        tags.pop(key, None)
+    tags.update(merge)

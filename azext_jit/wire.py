@@ -1,0 +1,21 @@
+"""SDK objects to ARM's wire JSON, and back.
+
+The extension reasons about resources in the shape ARM sends them (camelCase, `properties` nested), the
+shape the REST docs and `az rest` show. Older SDKs (compute, security, resource) use msrest models; the
+network SDK uses dict-like models. `wire()` accepts either, or a plain dict.
+"""
+
+
+def wire(obj):
+    if obj is None or isinstance(obj, dict) and not hasattr(obj, 'as_dict'):
+        return obj
+    if hasattr(obj, 'serialize'):          # msrest-style model
+        return obj.serialize(keep_readonly=True)
+    if hasattr(obj, 'as_dict'):            # azure-core model_base (dict-like)
+        return obj.as_dict()
+    return dict(obj)
+
+
+def model(model_class, data):
+    """A msrest-style SDK model from wire JSON (what the older SDKs want as request bodies)."""
+    return model_class.deserialize(data)

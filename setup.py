@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Packaging for the `jit` Azure CLI extension (`az vm jit`)."""
+import os
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+VERSION = '1.0.0b1'
+
+CLASSIFIERS = [
+    'Development Status :: 4 - Beta',
+    'Intended Audience :: System Administrators',
+    'Programming Language :: Python :: 3',
+    'Programming Language :: Python :: 3.9',
+    'Programming Language :: Python :: 3.10',
+    'Programming Language :: Python :: 3.11',
+    'Programming Language :: Python :: 3.12',
+]
+
+# azure-cli bundles azure-mgmt-compute, -security and -resource, but not azure-mgmt-network (its network
+# commands are generated code), so the extension brings it. azure-identity is only for the unattended
+# cleanup runner, which runs outside `az`: `pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`.
+DEPENDENCIES = ["azure-mgmt-network>=33.1.0,<34"]
+EXTRAS = {'runner': ['azure-identity>=1.15.0', 'azure-mgmt-network>=25.0.0', 'azure-mgmt-compute>=30.0.0',
+                     'azure-mgmt-security>=5.0.0', 'azure-mgmt-resource>=23.0.0']}
+
+with open(os.path.join(HERE, 'README.md'), 'r', encoding='utf-8') as f:
+    README = f.read()
+with open(os.path.join(HERE, 'HISTORY.rst'), 'r', encoding='utf-8') as f:
+    HISTORY = f.read()
+
+setup(
+    name='jit',
+    version=VERSION,
+    description='Just-In-Time access to virtual machines (az vm jit): open SSH/RDP from one source for a '
+                'bounded time, with approval and audit.',
+    long_description=README + '\n\n' + HISTORY,
+    long_description_content_type='text/markdown',
+    license='MIT',
+    author='az vm jit maintainers',
+    url='https://github.com/Azure/azure-cli-extensions',
+    classifiers=CLASSIFIERS,
+    packages=find_packages(exclude=['tests', 'tests.*']),
+    install_requires=DEPENDENCIES,
+    extras_require=EXTRAS,
+    package_data={'azext_jit': ['azext_metadata.json']},
+    python_requires='>=3.9',
+)

@@ -1,0 +1,149 @@
+"""Fixtures: one stand-in per test process, the extension installed from its wheel, one `az` per identity.
+
+Tests build their own resource group (`rg` fixture) so they never see each other's VMs. After every test
+the stand-in must have seen no request body that violates the swagger, and the tripwire proxy must not
+have been touched (no traffic to any host but 127.0.0.1).
+"""
+import contextlib
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from tests import harness  # noqa: E402
+from tests.standin.app import Standin  # noqa: E402
+
+SUB_SCOPE = '/subscriptions/{}'
+
+
+def _source_digest():
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(os.path.join(harness.REPO, 'azext_jit'))):
+        for name in sorted(files):
+            if name.endswith(('.py', '.json')):
+                with open(os.path.join(root, name), 'rb') as f:
+                    digest.update(name.encode() + f.read())
+    with open(os.path.join(harness.REPO, 'setup.py'), 'rb') as f:
+        digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def installed_extension_dir():
+    """An AZURE_EXTENSION_DIR holding this source tree's wheel, installed by `az extension add`.
+
+    `.ci/run` installs it once and passes JIT_TEST_EXTENSION_DIR; a developer's run builds it here, once per
+    source version (cached under the system temp dir, guarded by a lock for parallel workers).
+    """
+    given = os.environ.get('JIT_TEST_EXTENSION_DIR')
+    if given:
+        return given
+    base = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'azvmjit-test-ext', _source_digest())
+    os.makedirs(base, exist_ok=True)
+    ext_dir = os.path.join(base, 'extensions')
+    with open(os.path.join(base, 'lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(ext_dir, 'jit')):
+            wheel = harness.build_wheel(os.path.join(base, 'dist'))
+            env = dict(os.environ, AZURE_EXTENSION_DIR=ext_dir, AZURE_CONFIG_DIR=os.path.join(base, 'cfg'),
+                       AZURE_CORE_COLLECT_TELEMETRY='no')
+            subprocess.run([harness.az_executable(), 'extension', 'add', '--source', wheel, '--yes'], env=env,
+                           check=True, capture_output=True)
+    return ext_dir
+
+
+JIT_REQUESTER_ACTIONS = [
+    'Microsoft.Compute/virtualMachines/read', 'Microsoft.Network/*/read',
+    'Microsoft.Security/locations/jitNetworkAccessPolicies/read',
+    'Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action',
+    'Microsoft.Security/pricings/read', 'Microsoft.Resources/subscriptions/resourceGroups/read',
+    'Microsoft.Network/networkSecurityGroups/securityRules/write',
+    'Microsoft.Network/networkSecurityGroups/securityRules/delete',
+]
+
+
+@pytest.fixture(scope='session')
+def standin(tmp_path_factory):
+    from tests.standin.world import RoleDefinition
+    server = Standin(str(tmp_path_factory.mktemp('standin'))).start()
+    world = server.world
+    scope = SUB_SCOPE.format(server.sub)
+    world.roles['jit requester'] = RoleDefinition('JIT Requester', JIT_REQUESTER_ACTIONS)
+    world.add_identity('admin', [('Owner', scope)], public_ip='198.51.100.10')
+    world.add_identity('requester', [('JIT Requester', scope)], public_ip='198.51.100.20')
+    world.add_identity('reader', [('Reader', scope)], public_ip='198.51.100.30')
+    world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def az_env(standin, tmp_path_factory):
+    tripwire = harness.Tripwire()
+    env = harness.AzEnvironment(str(tmp_path_factory.mktemp('az')), standin, installed_extension_dir(), tripwire)
+    yield env
+    tripwire.shutdown()
+
+
+@pytest.fixture
+def az(az_env):
+    """`az` signed in as the subscription's Owner."""
+    return az_env.login('admin')
+
+
+@pytest.fixture
+def az_as(az_env):
+    return az_env.login
+
+
+@pytest.fixture(autouse=True)
+def _stand_in_guards(request):
+    """No swagger violation and no escape past the tripwire, in any test that used the stand-in."""
+    if 'az_env' not in request.fixturenames:
+        yield
+        return
+    world = request.getfixturevalue('standin').world
+    env = request.getfixturevalue('az_env')
+    before_violations, before_attempts = len(world.schema_violations), len(env.tripwire.attempts)
+    yield
+    if request.node.get_closest_marker('expects_violation') is None:
+        new = world.schema_violations[before_violations:]
+        assert not new, 'request bodies that violate the swagger: {}'.format(new)
+    escaped = env.tripwire.attempts[before_attempts:]
+    assert not escaped, 'az tried to reach hosts other than 127.0.0.1: {}'.format(escaped)
+
+
+@pytest.fixture
+def rg(standin):
+    """A fresh resource group name for this test."""
+    name = 'rg-' + uuid.uuid4().hex[:8]
+    standin.resource_group(name)
+    return name
+
+
+@pytest.fixture
+def defender_off(standin):
+    from tests.standin import security
+    security.set_defender_plan(standin.world, False)
+    yield
+    security.set_defender_plan(standin.world, True)
+
+
+@contextlib.contextmanager
+def page_size(world, size):
+    old = world.page_size
+    world.page_size = size
+    try:
+        yield
+    finally:
+        world.page_size = old
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'expects_violation: the test sends a body the swagger refuses on purpose')

@@ -1,0 +1,173 @@
+"""Run the real `az` executable against the stand-in, as a user would.
+
+- The extension is built into a wheel once and installed with `az extension add --source <wheel> --yes`
+  into a private AZURE_EXTENSION_DIR, exactly as a user installs a downloaded extension.
+- Every identity has its own AZURE_CONFIG_DIR (MSAL serves tokens from its cache), with the stand-in
+  registered as a cloud and the identity logged in as a service principal.
+- A tripwire proxy catches any attempt to reach a host other than 127.0.0.1: az is pointed at it with
+  HTTPS_PROXY, and NO_PROXY exempts only the loopback address. Tests fail when it was touched.
+"""
+import json
+import os
+import shutil
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLOUD = 'JitStandin'
+
+
+def az_executable():
+    candidate = os.path.join(os.path.dirname(sys.executable), 'az')
+    return candidate if os.path.exists(candidate) else shutil.which('az')
+
+
+class Tripwire(socketserver.ThreadingTCPServer):
+    """A proxy that lets nothing through and remembers who tried."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.attempts = []
+        tripwire = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                line = self.rfile.readline(4096).decode(errors='replace').strip()
+                if line:
+                    tripwire.attempts.append(line)
+                self.wfile.write(b'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+
+        super().__init__(('127.0.0.1', 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:{}'.format(self.server_address[1])
+
+
+def build_wheel(out_dir):
+    """`pip wheel` the repository; returns the wheel's path."""
+    os.makedirs(out_dir, exist_ok=True)
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', out_dir,
+                    REPO], check=True, cwd=out_dir)
+    wheels = [f for f in os.listdir(out_dir) if f.endswith('.whl')]
+    return os.path.join(out_dir, sorted(wheels)[-1])
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+    args: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def json(self):
+        return json.loads(self.stdout) if self.stdout.strip() else None
+
+    def __repr__(self):
+        return 'az {} -> exit {}\nstdout: {}\nstderr: {}'.format(' '.join(self.args), self.code, self.stdout[-3000:],
+                                                                 self.stderr[-3000:])
+
+
+class AzEnvironment:
+    """The environment shared by every az run: extension dir, CA, tripwire proxy."""
+
+    def __init__(self, workdir, standin, extension_dir, tripwire):
+        self.workdir = workdir
+        self.standin = standin
+        self.extension_dir = extension_dir
+        self.tripwire = tripwire
+        self.identities = {}
+
+    def base_env(self, config_dir):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(('AZURE_', 'AZ_'))}
+        env.update({
+            'AZURE_CONFIG_DIR': config_dir,
+            'AZURE_EXTENSION_DIR': self.extension_dir,
+            'REQUESTS_CA_BUNDLE': self.standin.ca_path,
+            'SSL_CERT_FILE': self.standin.ca_path,
+            'AZURE_CORE_INSTANCE_DISCOVERY': 'false',
+            'AZURE_CORE_COLLECT_TELEMETRY': 'no',
+            'AZURE_CORE_ONLY_SHOW_ERRORS': 'false',
+            'AZURE_CORE_NO_COLOR': 'true',
+            'AZURE_CORE_SURVEY_MESSAGE': 'false',
+            'AZURE_EXTENSION_USE_DYNAMIC_INSTALL': 'no',
+            'AZURE_JIT_MY_IP_URL': self.standin.base_url + '/ip',
+            'HTTPS_PROXY': self.tripwire.url, 'HTTP_PROXY': self.tripwire.url,
+            'https_proxy': self.tripwire.url, 'http_proxy': self.tripwire.url,
+            'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost',
+            'PYTHONWARNINGS': 'ignore',
+        })
+        return env
+
+    def login(self, name):
+        """A config dir with the stand-in cloud registered and identity `name` logged in."""
+        if name in self.identities:
+            return self.identities[name]
+        ident = self.standin.world.identities[name]
+        config_dir = os.path.join(self.workdir, 'config-' + name)
+        os.makedirs(config_dir, exist_ok=True)
+        # A future update_time stops az from probing a public host for its version once a day.
+        from importlib.metadata import version
+        versions = {name: {'local': version(dist), 'pypi': version(dist)}
+                    for name, dist in (('azure-cli', 'azure-cli'), ('core', 'azure-cli-core'))}
+        with open(os.path.join(config_dir, 'versionCheck.json'), 'w') as f:
+            json.dump({'versions': versions, 'update_time': '2099-01-01 00:00:00.000000'}, f)
+        runner = AzRunner(self, config_dir, name)
+        base = self.standin.base_url
+        steps = [
+            ['cloud', 'register', '-n', CLOUD, '--endpoint-resource-manager', base + '/',
+             '--endpoint-active-directory', base, '--endpoint-active-directory-resource-id', base + '/',
+             '--skip-endpoint-discovery'],
+            ['cloud', 'set', '-n', CLOUD],
+            ['login', '--service-principal', '-u', ident.client_id, '-p', ident.secret, '--tenant',
+             self.standin.world.tenant_id, '--allow-no-subscriptions'],
+        ]
+        for step in steps:
+            result = runner.run(*step, output=None)
+            if result.code != 0:
+                raise RuntimeError('az setup failed: {!r}'.format(result))
+        self.identities[name] = runner
+        return runner
+
+
+class AzRunner:
+    """`az` as one identity. `run(...)` returns a Result with exit code, parsed JSON and stderr."""
+
+    def __init__(self, environment, config_dir, name):
+        self.environment = environment
+        self.config_dir = config_dir
+        self.name = name
+        self.history = []
+
+    def run(self, *args, output='json', extra_env=None, stdin=None, timeout=300):
+        argv = [az_executable()] + [str(a) for a in args]
+        if output and '-o' not in args and '--output' not in args:
+            argv += ['-o', output]
+        env = self.environment.base_env(self.config_dir)
+        env.update(extra_env or {})
+        started = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
+                              input=stdin if stdin is not None else '', check=False)
+        result = Result(proc.returncode, proc.stdout, proc.stderr, list(args), time.monotonic() - started)
+        self.history.append(result)
+        return result
+
+    def ok(self, *args, **kwargs):
+        """Run and insist on exit code 0; returns the parsed JSON."""
+        result = self.run(*args, **kwargs)
+        assert result.code == 0, repr(result)
+        return result.json
+
+    def popen(self, *args, output='json'):
+        argv = [az_executable()] + [str(a) for a in args] + (['-o', output] if output else [])
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.environment.base_env(self.config_dir), stdin=subprocess.DEVNULL)

@@ -1,0 +1,92 @@
+"""Start the stand-in, and build the topologies tests and demos need in one call each."""
+import os
+
+from . import aad, arm, compute, network, security  # noqa: F401  (importing registers their routes)
+from .server import StandinServer
+from .world import World
+
+DEFAULT_LOCATION = 'westeurope'
+
+
+def make_certificates(directory):
+    """A throwaway CA and a server certificate for 127.0.0.1; returns (ca.pem, cert.pem, key.pem)."""
+    import trustme
+    os.makedirs(directory, exist_ok=True)
+    ca = trustme.CA()
+    cert = ca.issue_cert('127.0.0.1', 'localhost')
+    paths = [os.path.join(directory, name) for name in ('ca.pem', 'server.pem', 'server-key.pem')]
+    ca.cert_pem.write_to_path(paths[0])
+    cert.cert_chain_pems[0].write_to_path(paths[1])
+    cert.private_key_pem.write_to_path(paths[2])
+    return paths
+
+
+class Standin:
+    """A running stand-in: `.world` is its state, `.base_url` its address, `.ca_path` the CA to trust."""
+
+    def __init__(self, directory, port=0):
+        self.ca_path, cert, key = make_certificates(directory)
+        self.world = World()
+        self.server = StandinServer(self.world, cert, key, port)
+        self.base_url = self.server.base_url
+        self.sub = self.world.subscription_id
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def stop(self):
+        self.server.stop()
+
+    # -- topology builders -----------------------------------------------------------------------------
+    def resource_group(self, name, location=DEFAULT_LOCATION):
+        rid = arm.rg_id(self.sub, name)
+        if self.world.get(rid) is None:
+            self.world.put(rid, {'id': rid, 'name': name, 'type': arm.RG_TYPE, 'location': location, 'tags': {},
+                                 'properties': {'provisioningState': 'Succeeded'}})
+        return rid
+
+    def nsg(self, rg, name, rules=(), location=DEFAULT_LOCATION):
+        self.resource_group(rg, location)
+        return network.create_nsg(self.world, self.sub, rg, name, location, rules)
+
+    def vm(self, rg, name, nsg='nic', public_ip=True, nics=1, location=DEFAULT_LOCATION, private_ip=None,
+           nsg_name=None, rules=()):
+        """A VM with its own VNet/subnet, NIC(s), public IP and NSG.
+
+        nsg: 'nic' (NSG on the primary NIC), 'subnet' (on its subnet only), 'both', or None.
+        Returns a dict of the ids and addresses created.
+        """
+        world, sub = self.world, self.sub
+        self.resource_group(rg, location)
+        nsg_body = None
+        if nsg:
+            nsg_body = self.nsg(rg, nsg_name or name + '-nsg', rules, location) if not (
+                nsg_name and world.get(self._nsg_id(rg, nsg_name))) else world.get(self._nsg_id(rg, nsg_name))
+        index = len(world.of_type(compute.VM_TYPE)) + 4
+        private_ip = private_ip or '10.0.0.{}'.format(index)
+        subnet_nsg = nsg_body['id'] if nsg in ('subnet', 'both') else None
+        vnet = network.create_vnet(world, sub, rg, name + '-vnet', subnets=(('default', '10.0.0.0/24', subnet_nsg),),
+                                   location=location)
+        subnet_id = vnet['properties']['subnets'][0]['id']
+        pip = network.create_public_ip(world, sub, rg, name + '-ip', '20.50.{}.{}'.format(index // 250, index % 250),
+                                       location) if public_ip else None
+        nic_ids = []
+        for i in range(nics):
+            nic = network.create_nic(world, sub, rg, '{}-nic{}'.format(name, i), subnet_id,
+                                     private_ip if i == 0 else '10.0.0.{}'.format(200 + index % 50 + i),
+                                     pip['id'] if (pip and i == 0) else None,
+                                     nsg_body['id'] if (nsg_body and nsg in ('nic', 'both') and i == 0) else None,
+                                     location, primary=(i == 0))
+            nic_ids.append(nic['id'])
+        vm = compute.create_vm(world, sub, rg, name, nic_ids, location)
+        return {'id': vm['id'], 'name': name, 'resource_group': rg, 'nsg_id': nsg_body and nsg_body['id'],
+                'private_ip': private_ip, 'public_ip': pip and pip['properties']['ipAddress'],
+                'nic_ids': nic_ids, 'subnet_id': subnet_id}
+
+    def _nsg_id(self, rg, name):
+        return '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/{}'.format(
+            self.sub, rg, name)
+
+    def nsg_rules(self, nsg_id):
+        return self.world.get(nsg_id)['properties']['securityRules']

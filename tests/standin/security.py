@@ -1,0 +1,1 @@
+"""Microsoft.Security (placeholder: being written)."""

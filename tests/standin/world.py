@@ -1,0 +1,289 @@
+"""The stand-in's state: one Azure AD tenant, its identities and role assignments, and the ARM resources.
+
+Everything the stand-in knows lives in one `World`, guarded by one re-entrant lock. Azure serialises
+writes to one resource; the stand-in serialises all of them, which is stricter but never kinder: a
+client that loses an update here (priority clash, ETag mismatch) would lose it in Azure too.
+
+Tests running in the same process as the server read and change the world directly (advance the
+clock, switch the Defender plan off, inject a fault); people who start the server from the command
+line use the `/_standin/*` control endpoints instead (see arm.py).
+"""
+import copy
+import datetime as dt
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+
+def utc(text_or_dt):
+    """Parse an ISO 8601 UTC timestamp as Azure writes them ("2020-01-01T10:00:00.123Z")."""
+    if isinstance(text_or_dt, dt.datetime):
+        return text_or_dt
+    text = text_or_dt.strip().replace('Z', '+00:00')
+    # Azure writes up to 7 fractional digits; Python accepts 6.
+    text = re.sub(r'(\.\d{6})\d+', r'\1', text)
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def iso(moment):
+    """Format a UTC datetime the way ARM does (7 fractional digits are common; 6 are accepted everywhere)."""
+    return moment.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+class Clock:
+    """Azure's clock as the stand-in sees it: real time plus an offset tests can move forward.
+
+    Tokens are judged by real time (MSAL and azure-identity judge them by the machine's clock), so moving
+    this clock never logs anyone out. Everything Azure itself times (request expiry, the Activity Log,
+    the HTTP `Date` header) uses this clock.
+    """
+
+    def __init__(self):
+        self._offset = dt.timedelta()
+
+    def now(self):
+        return dt.datetime.now(dt.timezone.utc) + self._offset
+
+    def advance(self, **kwargs):
+        self._offset += dt.timedelta(**kwargs)
+
+    def reset(self):
+        self._offset = dt.timedelta()
+
+
+@dataclass
+class Identity:
+    """A service principal of the tenant. `public_ip` is where its traffic seems to come from."""
+    name: str
+    client_id: str
+    secret: str
+    object_id: str
+    upn: str
+    public_ip: str
+
+    def display(self):
+        return self.upn
+
+
+@dataclass
+class Fault:
+    """A scripted failure: the next `times` requests matching method and path regex get it.
+
+    kind: 'status' answers `status` with an ARM error body (429/5xx carry Retry-After); 'drop' closes the
+    connection without an answer; 'delay' sleeps `delay` seconds and then serves the request normally.
+    """
+    method: str
+    path: str
+    kind: str = 'status'
+    status: int = 500
+    code: str = 'InternalServerError'
+    message: str = 'An internal error occurred.'
+    retry_after: int = 0
+    delay: float = 0.0
+    times: int = 1
+    hits: int = 0
+
+    def matches(self, method, path):
+        return (self.times > 0 and re.fullmatch(self.method, method, re.I) is not None
+                and re.search(self.path, path, re.I) is not None)
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict
+    status: int
+    caller: str
+    body: object = None
+    at: dt.datetime = None
+
+
+@dataclass
+class RoleDefinition:
+    name: str
+    actions: list
+    not_actions: list = field(default_factory=list)
+    role_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def _action_matches(pattern, action):
+    """RBAC wildcard match, case-insensitive: `*` matches any run of characters, including slashes."""
+    regex = '^' + '.*'.join(re.escape(part) for part in pattern.split('*')) + '$'
+    return re.match(regex, action, re.I) is not None
+
+
+# The built-in roles the tests use, reduced to the actions that matter here. Their names and the shape of
+# their action lists follow Azure's built-in definitions.
+BUILTIN_ROLES = [
+    RoleDefinition('Owner', ['*']),
+    RoleDefinition('Contributor', ['*'], ['Microsoft.Authorization/*/Delete', 'Microsoft.Authorization/*/Write',
+                                          'Microsoft.Authorization/elevateAccess/Action']),
+    RoleDefinition('Reader', ['*/read']),
+    RoleDefinition('Security Admin', ['Microsoft.Authorization/*/read', 'Microsoft.Security/*',
+                                      'Microsoft.Resources/subscriptions/resourceGroups/read', '*/read']),
+    RoleDefinition('Security Reader', ['Microsoft.Security/*/read', '*/read']),
+    RoleDefinition('Network Contributor', ['Microsoft.Network/*', '*/read']),
+    RoleDefinition('Virtual Machine Contributor', ['Microsoft.Compute/virtualMachines/*',
+                                                   'Microsoft.Network/networkInterfaces/*',
+                                                   'Microsoft.Network/networkSecurityGroups/join/action',
+                                                   '*/read']),
+    RoleDefinition('Tag Contributor', ['Microsoft.Resources/tags/*', '*/read']),
+]
+
+
+@dataclass
+class RoleAssignment:
+    principal_id: str
+    role: str
+    scope: str
+
+
+class World:
+    """All state of the stand-in. Use `with world.lock:` around read-modify-write sequences."""
+
+    def __init__(self, tenant_id=None, subscription_id=None):
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.tenant_id = tenant_id or '72f988bf-86f1-41af-91ab-2d7cd011db47'
+        self.subscription_id = subscription_id or '00000000-0000-0000-0000-0000000000a1'
+        self.subscriptions = {self.subscription_id: 'JIT Test Subscription'}
+        self.identities = {}
+        self.roles = {r.name.lower(): r for r in copy.deepcopy(BUILTIN_ROLES)}
+        self.assignments = []
+        self.resources = {}          # lower-case resource id -> resource body (the ARM JSON)
+        self.activity_log = []       # EventData dicts, oldest first
+        self.requests = []           # LoggedRequest, oldest first
+        self.faults = []
+        self.schema_violations = []  # (method, path, message)
+        self.operations = {}         # async operation id -> {'status': ..., 'polls_left': n, 'on_done': fn}
+        self.page_size = 100         # items per page on every list; tests lower it to force nextLink
+        self.lro_polls = 1           # how many polls answer InProgress before Succeeded
+        self.retry_after = 0         # Retry-After sent with long-running operations (Azure sends 10)
+        self.caller_ip = '203.0.113.10'  # public IP of callers not otherwise known
+        self.extensions = {}         # per-module state (security.py keeps its Defender model here)
+
+    # -- identities and authorization -------------------------------------------------------------
+    def add_identity(self, name, roles=(), public_ip=None, upn=None):
+        """Create a service principal and assign it roles: roles is [(role name, scope)]."""
+        ident = Identity(name=name, client_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, name + '.client')),
+                         secret='secret-' + name, object_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, name + '.oid')),
+                         upn=upn or '{}@contoso.test'.format(name), public_ip=public_ip or self.caller_ip)
+        self.identities[name] = ident
+        for role, scope in roles:
+            self.assign(ident, role, scope)
+        return ident
+
+    def assign(self, ident, role, scope):
+        if role.lower() not in self.roles:
+            raise KeyError('no role definition named ' + role)
+        self.assignments.append(RoleAssignment(ident.object_id, role, scope))
+
+    def unassign(self, ident, role=None):
+        self.assignments = [a for a in self.assignments
+                            if not (a.principal_id == ident.object_id and (role is None or a.role == role))]
+
+    def identity_by_object_id(self, oid):
+        return next((i for i in self.identities.values() if i.object_id == oid), None)
+
+    def identity_by_client_id(self, client_id):
+        return next((i for i in self.identities.values() if i.client_id == client_id), None)
+
+    def is_authorized(self, ident, action, scope):
+        """True when one of the identity's role assignments at or above `scope` grants `action`."""
+        scope = scope.rstrip('/').lower()
+        for assignment in self.assignments:
+            if assignment.principal_id != ident.object_id:
+                continue
+            granted_scope = assignment.scope.rstrip('/').lower()
+            if not (scope == granted_scope or scope.startswith(granted_scope + '/') or granted_scope == ''):
+                continue
+            role = self.roles[assignment.role.lower()]
+            if any(_action_matches(p, action) for p in role.actions) and \
+                    not any(_action_matches(p, action) for p in role.not_actions):
+                return True
+        return False
+
+    def has_any_access(self, ident, subscription_id):
+        prefix = '/subscriptions/' + subscription_id.lower()
+        return any(a.principal_id == ident.object_id and
+                   (a.scope.lower() == prefix or a.scope.lower().startswith(prefix + '/') or a.scope in ('', '/'))
+                   for a in self.assignments)
+
+    # -- resources -------------------------------------------------------------------------------
+    def get(self, resource_id):
+        return self.resources.get(resource_id.lower())
+
+    def put(self, resource_id, body):
+        self.resources[resource_id.lower()] = body
+        return body
+
+    def delete(self, resource_id):
+        return self.resources.pop(resource_id.lower(), None)
+
+    def children(self, parent_id, type_segment):
+        """Resources directly below `parent_id/type_segment/` (e.g. the NSGs of a resource group)."""
+        prefix = (parent_id.rstrip('/') + '/' + type_segment.strip('/') + '/').lower()
+        return [body for key, body in self.resources.items()
+                if key.startswith(prefix) and '/' not in key[len(prefix):]]
+
+    def of_type(self, resource_type, subscription_id=None, resource_group=None):
+        """Every resource of an ARM type ("Microsoft.Network/networkSecurityGroups"), optionally scoped."""
+        found = []
+        for body in self.resources.values():
+            if body.get('type', '').lower() != resource_type.lower():
+                continue
+            rid = body['id'].lower()
+            if subscription_id and not rid.startswith('/subscriptions/{}/'.format(subscription_id.lower())):
+                continue
+            if resource_group and '/resourcegroups/{}/'.format(resource_group.lower()) not in rid:
+                continue
+            found.append(body)
+        return sorted(found, key=lambda b: b['id'].lower())
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def new_etag(self):
+        return 'W/"{}"'.format(uuid.uuid4())
+
+    def record_event(self, ident, operation, resource_id, status='Succeeded', http_method='PUT', properties=None,
+                     sub_status=''):
+        """Write an Activity Log entry the way ARM does for every write and action, with its caller."""
+        now = self.clock.now()
+        parts = resource_id.split('/')
+        rg = parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else ''
+        provider = operation.split('/')[0]
+        event_id = str(uuid.uuid4())
+        event = {
+            'authorization': {'action': operation, 'scope': resource_id},
+            'caller': ident.upn if ident else '',
+            'channels': 'Operation',
+            'claims': {'oid': ident.object_id, 'appid': ident.client_id, 'upn': ident.upn} if ident else {},
+            'correlationId': str(uuid.uuid4()),
+            'description': '',
+            'eventDataId': event_id,
+            'eventName': {'value': 'EndRequest', 'localizedValue': 'End request'},
+            'category': {'value': 'Administrative', 'localizedValue': 'Administrative'},
+            'eventTimestamp': iso(now),
+            'id': '{}/events/{}/ticks/{}'.format(resource_id, event_id, int(now.timestamp() * 10**7)),
+            'level': 'Informational' if status == 'Succeeded' else 'Error',
+            'operationId': str(uuid.uuid4()),
+            'operationName': {'value': operation, 'localizedValue': operation},
+            'resourceGroupName': rg,
+            'resourceProviderName': {'value': provider, 'localizedValue': provider},
+            'resourceType': {'value': '/'.join(operation.split('/')[:-1]), 'localizedValue': ''},
+            'resourceId': resource_id,
+            'status': {'value': status, 'localizedValue': status},
+            'subStatus': {'value': sub_status, 'localizedValue': sub_status},
+            'submissionTimestamp': iso(now),
+            'subscriptionId': self.subscription_id,
+            'tenantId': self.tenant_id,
+            'httpRequest': {'clientRequestId': str(uuid.uuid4()), 'clientIpAddress': ident.public_ip if ident else '',
+                            'method': http_method},
+            'properties': properties or {},
+        }
+        self.activity_log.append(event)
+        return event

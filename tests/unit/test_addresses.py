@@ -1,0 +1,105 @@
+"""Source prefixes: canonical forms (IPv4 and IPv6), "any" spellings, host bits, containment."""
+
+import pytest
+from azure.cli.core.azclierror import InvalidArgumentValueError
+
+from azext_jit.addresses import (contains, is_any, is_single_address, normalize_prefix, normalize_prefixes,
+                                 to_network)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1.2.3.4", "1.2.3.4"),
+    ("1.2.3.4/32", "1.2.3.4"),
+    (" 203.0.113.7 ", "203.0.113.7"),
+    ("10.0.0.0/8", "10.0.0.0/8"),
+    ("10.0.0.0/255.0.0.0", "10.0.0.0/8"),
+    ("*", "*"),
+    ("Any", "*"),
+    ("ANY", "*"),
+    ("Internet", "*"),
+    ("0.0.0.0/0", "*"),
+    ("2001:DB8::1", "2001:db8::1"),
+    ("2001:db8:0:0::1/128", "2001:db8::1"),
+    ("2001:db8::/32", "2001:db8::/32"),
+    ("::/0", "::/0"),  # all of IPv6 only, not "any"
+])
+def test_normalize_prefix(text, expected):
+    assert normalize_prefix(text) == expected
+
+
+@pytest.mark.parametrize("text, network, host", [
+    ("10.0.0.5/8", "10.0.0.0/8", "10.0.0.5"),
+    ("192.168.1.77/24", "192.168.1.0/24", "192.168.1.77"),
+    ("2001:DB8::1/32", "2001:db8::/32", "2001:db8::1"),
+])
+def test_host_bits_refused_with_network_suggested(text, network, host):
+    with pytest.raises(InvalidArgumentValueError) as err:
+        normalize_prefix(text)
+    assert "host bits" in err.value.error_msg and network in err.value.error_msg
+    assert network in err.value.recommendations[0] and host in err.value.recommendations[0]
+
+
+@pytest.mark.parametrize("text", ["foo", "1.2.3", "1.2.3.4/33", "256.1.1.1", "VirtualNetwork", "01.2.3.4", "::1::2"])
+def test_invalid_prefix_refused(text):
+    with pytest.raises(InvalidArgumentValueError) as err:
+        normalize_prefix(text)
+    assert "'{}'".format(text) in err.value.error_msg and "not an IP address or CIDR" in err.value.error_msg
+
+
+@pytest.mark.parametrize("text", ["", "  ", None])
+def test_empty_prefix_refused(text):
+    with pytest.raises(InvalidArgumentValueError, match="Empty source"):
+        normalize_prefix(text)
+
+
+def test_normalize_prefixes_dedupes_and_splits():
+    assert normalize_prefixes(["10.0.0.0/8,1.2.3.4", "1.2.3.4/32", "10.0.0.0/8"]) == ["10.0.0.0/8", "1.2.3.4"]
+    assert normalize_prefixes(["Internet", "*", "0.0.0.0/0"]) == ["*"]
+    assert normalize_prefixes("2001:db8::1 2001:DB8::1") == ["2001:db8::1"]
+    assert normalize_prefixes([]) == []
+
+
+@pytest.mark.parametrize("prefix, expected", [
+    ("*", True), ("Any", True), ("internet", True), ("0.0.0.0/0", True), ("::/0", True),
+    ("10.0.0.0/8", False), ("1.2.3.4", False), ("2001:db8::/32", False),
+    ("VirtualNetwork", False), ("AzureLoadBalancer", False), ("", False), (None, False), ("garbage", False),
+])
+def test_is_any(prefix, expected):
+    assert is_any(prefix) is expected
+
+
+@pytest.mark.parametrize("outer, inner, expected", [
+    ("*", "1.2.3.4", True),
+    ("*", "2001:db8::1", True),
+    ("*", "*", True),
+    ("Internet", "10.0.0.0/8", True),
+    ("10.0.0.0/8", "*", False),
+    ("10.0.0.0/8", "10.1.2.3", True),
+    ("10.0.0.0/8", "10.1.0.0/16", True),
+    ("10.0.0.0/8", "10.0.0.0/8", True),
+    ("10.0.0.0/16", "10.0.0.0/8", False),
+    ("10.0.0.0/8", "11.0.0.1", False),
+    ("1.2.3.4", "1.2.3.4/32", True),
+    ("1.2.3.4", "1.2.3.5", False),
+    ("2001:db8::/32", "2001:db8:1::5", True),
+    ("2001:db8::/32", "2001:db9::5", False),
+    ("::/0", "2001:db8::1", True),
+    ("::/0", "1.2.3.4", False),        # IPv6-everything does not hold IPv4 sources
+    ("0.0.0.0/1", "2001:db8::1", False),
+    ("::ffff:0:0/96", "1.2.3.4", False),  # families never mix
+])
+def test_contains(outer, inner, expected):
+    assert contains(outer, inner) is expected
+
+
+def test_contains_rejects_garbage():
+    with pytest.raises(InvalidArgumentValueError):
+        contains("10.0.0.0/8", "nope")
+
+
+def test_single_address_and_network():
+    assert is_single_address("1.2.3.4/32") and is_single_address("2001:db8::1")
+    assert not is_single_address("10.0.0.0/8") and not is_single_address("*")
+    assert str(to_network("10.0.0.0/8")) == "10.0.0.0/8"
+    with pytest.raises(ValueError):
+        to_network("*")
