@@ -87,7 +87,8 @@ class Azure:
     @property
     def network(self):
         from azure.mgmt.network import NetworkManagementClient
-        return self._client('network', lambda: self._factory(NetworkManagementClient))
+        # Azure answers long-running rule writes with Retry-After; without one, poll every second, not every 30.
+        return self._client('network', lambda: self._factory(NetworkManagementClient, polling_interval=1))
 
     @property
     def security(self):
@@ -97,7 +98,7 @@ class Azure:
     @property
     def resources(self):
         from azure.mgmt.resource import ResourceManagementClient
-        return self._client('resources', lambda: self._factory(ResourceManagementClient))
+        return self._client('resources', lambda: self._factory(ResourceManagementClient, polling_interval=1))
 
     def now(self):
         return self.clock.now()

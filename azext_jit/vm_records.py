@@ -64,11 +64,18 @@ def write(azure, vm_id, tags, name, document):
     from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
     merge, delete = changes_for(tags, name, document)
     if merge and any((tags or {}).get(k) != v for k, v in merge.items()):
-        azure.resources.tags.update_at_scope(vm_id, TagsPatchResource(operation='Merge',
-                                                                      properties=Tags(tags=merge)))
+        _patch_tags(azure, vm_id, TagsPatchResource(operation='Merge', properties=Tags(tags=merge)))
     if delete:
-        azure.resources.tags.update_at_scope(vm_id, TagsPatchResource(
-            operation='Delete', properties=Tags(tags={k: tags[k] for k in delete})))
+        _patch_tags(azure, vm_id, TagsPatchResource(operation='Delete',
+                                                    properties=Tags(tags={k: tags[k] for k in delete})))
     for key in delete:
         tags.pop(key, None)
     tags.update(merge)
+
+
+def _patch_tags(azure, scope, patch):
+    """Tags_UpdateAtScope: a long-running operation from api-version 2024-xx on, a plain call before."""
+    ops = azure.resources.tags
+    if hasattr(ops, 'begin_update_at_scope'):
+        return ops.begin_update_at_scope(scope, patch).result()
+    return ops.update_at_scope(scope, patch)

@@ -234,8 +234,15 @@ def _check_preconditions(req, current_etag, exists):
             'code': 'PreconditionFailedResourceExists', 'message': 'The resource already exists.'}])
 
 
+def _defender_catch_up(world):
+    """Defender removes expired JIT allow rules on its own schedule: apply that before an NSG is read or written."""
+    from . import security  # imported here: security imports this module
+    security.expire(world)
+
+
 def require_nsg(req):
     require_group(req)
+    _defender_catch_up(req.world)
     nsg = req.world.get(_ids(req, 'networkSecurityGroups', req.params['nsg']))
     if nsg is None:
         raise not_found(NSG_TYPE, req.params['nsg'], req.params['resource_group'])
@@ -267,6 +274,7 @@ def get_nsg(req):
 @route('GET', PROVIDER + '/networkSecurityGroups', action='Microsoft.Network/networkSecurityGroups/read')
 def list_nsgs(req):
     require_group(req)
+    _defender_catch_up(req.world)
     world = req.world
     return paged(req, [_nsg_view(world, n) for n in world.of_type(NSG_TYPE, req.params['subscription'],
                                                                   req.params['resource_group'])])
@@ -276,6 +284,7 @@ def list_nsgs(req):
        action='Microsoft.Network/networkSecurityGroups/read')
 def list_all_nsgs(req):
     world = req.world
+    _defender_catch_up(world)
     return paged(req, [_nsg_view(world, n) for n in world.of_type(NSG_TYPE, req.params['subscription'])])
 
 
@@ -284,6 +293,7 @@ def put_nsg(req):
     """NSG create/update: the body's securityRules become the NSG's whole rule set."""
     require_group(req)
     req.validate('network-nsg', 'NetworkSecurityGroups_CreateOrUpdate')
+    _defender_catch_up(req.world)
     body = req.body
     check_tags(body.get('tags'))
     world = req.world

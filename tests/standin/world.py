@@ -162,8 +162,11 @@ class World:
         self.schema_violations = []  # (method, path, message)
         self.operations = {}         # async operation id -> {'status': ..., 'polls_left': n, 'on_done': fn}
         self.page_size = 100         # items per page on every list; tests lower it to force nextLink
-        self.lro_polls = 1           # how many polls answer InProgress before Succeeded
-        self.retry_after = 0         # Retry-After sent with long-running operations (Azure sends 10)
+        self.lro_polls = 0           # polls answering InProgress before Succeeded (the recordings show none)
+        # Retry-After (whole seconds) sent with long-running operations. Azure sends 10; azure-core treats 0 as
+        # "none given" and waits its default 30 s instead, and the SDKs parse it as an integer: 1 is the
+        # fastest faithful value.
+        self.retry_after = 1
         self.caller_ip = '203.0.113.10'  # public IP of callers not otherwise known
         self.extensions = {}         # per-module state (security.py keeps its Defender model here)
 

@@ -1,0 +1,80 @@
+"""Run the local Azure stand-in from a shell, for people to try the product without an Azure account.
+
+    python -m tests.standin --env-file /tmp/standin.env [--port 0] [--no-defender]
+
+It serves HTTPS on 127.0.0.1, seeds a small estate (resource group MyResourceGroup with VMs MyVM, which
+has its NSG on the NIC, and SubnetVM, whose NSG sits on its subnet; identities admin, requester and reader)
+and writes an env file with everything `az` needs: the CA to trust, the endpoints to register as a cloud,
+and each identity's credentials. It runs until interrupted (SIGINT/SIGTERM).
+"""
+import argparse
+import os
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+
+from .app import Standin
+from . import security
+
+REQUESTER_ACTIONS = [
+    'Microsoft.Compute/virtualMachines/read', 'Microsoft.Network/*/read',
+    'Microsoft.Security/locations/jitNetworkAccessPolicies/read',
+    'Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action', 'Microsoft.Security/pricings/read',
+    'Microsoft.Resources/subscriptions/resourceGroups/read',
+    'Microsoft.Network/networkSecurityGroups/securityRules/write',
+    'Microsoft.Network/networkSecurityGroups/securityRules/delete',
+]
+
+
+def seed(standin):
+    from .world import RoleDefinition
+    world = standin.world
+    scope = '/subscriptions/' + standin.sub
+    world.roles['jit requester'] = RoleDefinition('JIT Requester', REQUESTER_ACTIONS)
+    world.add_identity('admin', [('Owner', scope)], public_ip='198.51.100.10')
+    world.add_identity('requester', [('JIT Requester', scope)], public_ip='198.51.100.20')
+    world.add_identity('reader', [('Reader', scope)], public_ip='198.51.100.30')
+    world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
+    open_ssh = {'name': 'AllowSSHFromAnywhere', 'properties': {
+        'priority': 300, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp', 'sourcePortRange': '*',
+        'destinationPortRange': '22', 'sourceAddressPrefix': '*', 'destinationAddressPrefix': '*',
+        'description': 'Left open by the team that built the VM'}}
+    standin.vm('MyResourceGroup', 'MyVM', nsg='nic', rules=[open_ssh])
+    standin.vm('MyResourceGroup', 'SubnetVM', nsg='subnet')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m tests.standin', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--port', type=int, default=0, help='port on 127.0.0.1 (default: any free port)')
+    parser.add_argument('--env-file', required=True, help='where to write the settings for az')
+    parser.add_argument('--no-defender', action='store_true', help='start with Defender for Servers off')
+    parser.add_argument('--dir', help='where to keep the CA and certificates (default: a temp dir)')
+    args = parser.parse_args(argv)
+
+    standin = Standin(args.dir or tempfile.mkdtemp(prefix='standin-'), args.port)
+    seed(standin)
+    if args.no_defender:
+        security.set_defender_plan(standin.world, False)
+    standin.start()
+    ids = standin.world.identities
+    lines = {'STANDIN_URL': standin.base_url, 'STANDIN_CA': standin.ca_path, 'STANDIN_PID': str(os.getpid()),
+             'STANDIN_TENANT': standin.world.tenant_id, 'STANDIN_SUBSCRIPTION': standin.sub}
+    for name, ident in ids.items():
+        key = name.upper().replace('-', '_')
+        lines['STANDIN_{}_ID'.format(key)] = ident.client_id
+        lines['STANDIN_{}_SECRET'.format(key)] = ident.secret
+    with open(args.env_file, 'w') as f:
+        f.write(''.join('{}={}\n'.format(k, shlex.quote(v)) for k, v in lines.items()))
+    sys.stderr.write('stand-in listening on {} (pid {})\n'.format(standin.base_url, os.getpid()))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    standin.stop()
+
+
+if __name__ == '__main__':
+    main()
