@@ -22,8 +22,8 @@ CLASSIFIERS = [
 # commands are generated code), so the extension brings it. azure-identity is only for the unattended
 # cleanup runner, which runs outside `az`: `pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`.
 DEPENDENCIES = ["azure-mgmt-network>=33.1.0,<34"]
-EXTRAS = {'runner': ['azure-identity>=1.15.0', 'azure-mgmt-network>=25.0.0', 'azure-mgmt-compute>=30.0.0',
-                     'azure-mgmt-security>=5.0.0', 'azure-mgmt-resource>=23.0.0']}
+EXTRAS = {'runner': ['azure-cli-core>=2.60.0', 'azure-identity>=1.15.0', 'azure-mgmt-network>=33.1.0,<34',
+                     'azure-mgmt-compute>=30.0.0', 'azure-mgmt-security>=5.0.0', 'azure-mgmt-resource>=23.0.0']}
 
 with open(os.path.join(HERE, 'README.md'), 'r', encoding='utf-8') as f:
     README = f.read()

@@ -133,4 +133,4 @@ def cleanup(azure, nsg_backend, resource_group=None, dry_run=False):
     for problem in errors:
         logger.warning('Could not remove %s', problem)
     return {'dryRun': dry_run, 'scope': resource_group or azure.subscription_id, 'removed': removed,
-            'count': len(removed)}
+            'count': len(removed), 'failed': errors}

@@ -155,7 +155,9 @@ class AzRunner:
         env = self.environment.base_env(self.config_dir)
         env.update(extra_env or {})
         started = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
+        # Not from the repository: `az` runs `python -m azure.cli`, which puts the working directory first on
+        # sys.path, and the source tree would shadow the installed wheel.
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, cwd=self.config_dir,
                               input=stdin if stdin is not None else '', check=False)
         result = Result(proc.returncode, proc.stdout, proc.stderr, list(args), time.monotonic() - started)
         self.history.append(result)
@@ -169,5 +171,5 @@ class AzRunner:
 
     def popen(self, *args, output='json'):
         argv = [az_executable()] + [str(a) for a in args] + (['-o', output] if output else [])
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.config_dir,
                                 env=self.environment.base_env(self.config_dir), stdin=subprocess.DEVNULL)

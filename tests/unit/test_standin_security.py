@@ -12,6 +12,7 @@ import requests
 
 from tests.standin import schema, security, tokens
 from tests.standin.app import Standin
+from tests.standin.world import World
 
 API = '2020-01-01'
 RG = 'myRg1'
@@ -77,13 +78,21 @@ class Env:
         return {r['name']: r for r in self.nsg(nsg_id)['properties']['securityRules']}
 
 
+@pytest.fixture(name='standin', scope='module')
+def fixture_standin(tmp_path_factory):
+    standin = Standin(str(tmp_path_factory.mktemp('standin'))).start()
+    yield standin
+    standin.stop()   # costs half a second (serve_forever's poll): once per module, not per test
+
+
 @pytest.fixture(name='env')
-def fixture_env(tmp_path):
-    standin = Standin(str(tmp_path)).start()
-    try:
-        yield Env(standin)
-    finally:
-        standin.stop()
+def fixture_env(standin):
+    """A fresh world behind the module's server: every test starts from an empty Azure."""
+    standin.world = standin.server.world = World()
+    standin.sub = standin.world.subscription_id
+    env = Env(standin)
+    yield env
+    env.session.close()
 
 
 def _example(name):
