@@ -70,8 +70,10 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
     else:
         raise RequiredArgumentMissingError('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), '
                                            '-g alone (every VM of the group) or --all (the whole subscription).')
-    for target in targets:
-        require_protectable(target)
+    if vm_name:
+        require_protectable(targets[0])
+    else:  # a group or the subscription: enable what can be protected, name what cannot
+        targets = _protectable(targets)
     results = []
     for target in targets:
         backend = modes.for_enable(target, mode)
@@ -81,6 +83,19 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
         changes += protection.remove_conflicts(azure, target, plan, dry_run)
         results.append(protection.summary(target, backend.mode, policy, changes, plan, dry_run))
     return results[0] if vm_name else results
+
+
+def _protectable(targets):
+    from azure.cli.core.azclierror import ValidationError
+    from azext_jit.targets import require_protectable
+    kept = []
+    for target in targets:
+        try:
+            require_protectable(target)
+            kept.append(target)
+        except ValidationError as err:
+            logger.warning('Skipped: %s', err.error_msg)
+    return kept
 
 
 def disable_jit(cmd, resource_group_name, vm_name, mode='auto', dry_run=False):

@@ -223,12 +223,15 @@ def add_policy(world, rg, location, virtual_machines, name='default', requests=(
     """Seed a policy as a PUT (and initiates) would have left it, without HTTP and without checks.
 
     `virtual_machines` are VM entries (see `jit_vm`); `requests` are request dicts in the API's shape
-    (`requestor` defaults to "", port status to "Initiating"). With `nsg_effects`, Defender's deny rules
-    are written, and an allow rule for each active request port.
+    (`requestor` defaults to "", port status to "Initiating"); `callers` maps a request's index to the upn
+    kept privately as its real requestor. With `nsg_effects`, Defender's deny rules are written, and an
+    allow rule for each active request port. A policy already at that id is replaced, its rules removed.
     """
     sub = subscription or world.subscription_id
     pid = policy_id(sub, rg, location, name)
     with world.lock:
+        if world.get(pid) is not None:
+            _remove_policy_rules(world, world.get(pid))
         state(world)['policies'].pop(pid.lower(), None)
         policy = _new_policy(pid, name, location, copy.deepcopy(list(virtual_machines)), [], provisioning_state)
         meta = _meta(world, pid)
@@ -682,15 +685,19 @@ def delete_policy(req):
         policy = world.get(pid)
         if policy is None:
             return Response(204)
-        meta = _meta(world, pid)
-        for ref in meta['deny'].values():
-            _delete_rule(world, ref)
-        for rmeta in _request_metas(world, policy):
-            for ref in rmeta['rules'].values():
-                _delete_rule(world, ref)
+        _remove_policy_rules(world, policy)
         world.delete(pid)
         state(world)['policies'].pop(pid.lower(), None)
         return Response(200)
+
+
+def _remove_policy_rules(world, policy):
+    """Defender's deny rules of the policy's VMs and the allow rules of its open requests."""
+    for ref in _meta(world, policy['id'])['deny'].values():
+        _delete_rule(world, ref)
+    for rmeta in _request_metas(world, policy):
+        for ref in rmeta['rules'].values():
+            _delete_rule(world, ref)
 
 
 @route('POST', POLICY + '/initiate', action=JIT_INITIATE, scope_strip=1)
