@@ -1,0 +1,69 @@
+"""Benchmark: ARM calls and wall time per `az vm jit` command, in both modes (not a test; it prints numbers).
+
+    python -m tests.benchmarks.arm_calls
+
+Each command runs through the real `az` with the extension installed from its wheel, against a fresh
+stand-in; the count is every request the stand-in served for that command except Azure AD's.
+"""
+import collections
+import sys
+import tempfile
+
+from tests import conftest, harness
+from tests.standin import security
+from tests.standin.app import Standin
+
+
+def measure(runner, world, *args):
+    before = len(world.requests)
+    result = runner.run(*args)
+    calls = [r for r in world.requests[before:] if r.path.startswith('/subscriptions')]
+    kinds = collections.Counter('{} {}'.format(r.method, _shape(r.path)) for r in calls)
+    return result, len(calls), kinds
+
+
+def _shape(path):
+    parts = path.split('/')
+    keep = [p for i, p in enumerate(parts) if i % 2 == 1 or i >= len(parts) - 1 and len(parts) % 2 == 0]
+    return '/'.join(keep[-2:])
+
+
+def main():
+    work = tempfile.mkdtemp(prefix='jit-bench-')
+    standin = Standin(work).start()
+    world = standin.world
+    world.add_identity('admin', [('Owner', '/subscriptions/' + standin.sub)])
+    env = harness.AzEnvironment(work, standin, conftest.installed_extension_dir(), harness.Tripwire())
+    az = env.login('admin')
+    rows = []
+    for mode in ('defender', 'nsg'):
+        security.set_defender_plan(world, mode == 'defender')
+        rg = 'bench-' + mode
+        for i in range(3):
+            standin.vm(rg, 'vm{}'.format(i))
+        steps = [
+            ('enable', ['vm', 'jit', 'enable', '-g', rg, '-n', 'vm0', '--ports', '22', '3389', '--yes']),
+            ('enable (again)', ['vm', 'jit', 'enable', '-g', rg, '-n', 'vm0', '--ports', '22', '3389', '--yes']),
+            ('enable -g (3 VMs)', ['vm', 'jit', 'enable', '-g', rg, '--yes']),
+            ('request', ['vm', 'jit', 'request', '-g', rg, '-n', 'vm0', '--ports', '22', '--duration', '60',
+                         '--source', '198.51.100.7']),
+            ('show', ['vm', 'jit', 'show', '-g', rg, '-n', 'vm0']),
+            ('list -g', ['vm', 'jit', 'list', '-g', rg]),
+            ('revoke', ['vm', 'jit', 'revoke', '-g', rg, '-n', 'vm0']),
+            ('cleanup -g', ['vm', 'jit', 'cleanup', '-g', rg]),
+            ('disable', ['vm', 'jit', 'disable', '-g', rg, '-n', 'vm0', '--yes']),
+        ]
+        for label, args in steps:
+            result, count, kinds = measure(az, world, *args)
+            rows.append((mode, label, result.code, count, result.seconds, kinds))
+    print('{:<9} {:<18} {:>4} {:>9} {:>8}  calls'.format('mode', 'command', 'exit', 'ARM calls', 'seconds'))
+    for mode, label, code, count, seconds, kinds in rows:
+        print('{:<9} {:<18} {:>4} {:>9} {:>8.2f}  {}'.format(mode, label, code, count, seconds,
+                                                             ', '.join('{}x {}'.format(n, k) if n > 1 else k
+                                                                       for k, n in sorted(kinds.items()))))
+    standin.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
