@@ -40,16 +40,23 @@ def show_jit(cmd, resource_group_name, vm_name, mode='auto'):
 
 
 def list_jit(cmd, resource_group_name=None, status='all', mode='auto'):
-    from azext_jit import views
-    from azext_jit.targets import list_vms, target_from_vm
+    """One VM list (for the NSG-mode policies in VM tags) and one Defender policy list per page; NICs and NSGs
+    are read only for NSG-mode VMs, whose requests live in their NSG."""
+    from azext_jit import views, vm_records
+    from azext_jit.targets import list_vms, target_from_vm, target_without_network
     azure, modes = _session(cmd)
     vms = list_vms(azure, resource_group_name)
+    if mode in ('auto', 'defender'):
+        modes.list_defender_policies(resource_group_name, required=mode == 'defender')
     out = []
     for vm in vms:
-        target = target_from_vm(azure, vm)
+        target = target_without_network(vm)
         backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
-        if backends:
-            out.append(views.vm_view(azure, target, backends, status=status, rules=False))
+        if not backends:
+            continue
+        if vm_records.POLICY in target.tags:
+            target = target_from_vm(azure, vm)
+        out.append(views.vm_view(azure, target, backends, status=status, rules=False))
     return out
 
 

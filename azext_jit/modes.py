@@ -22,6 +22,7 @@ class Modes:
         self.azure = azure
         self._backends = {}
         self._warned = False
+        self._defender_ok = None   # None: not known yet; False: the API refused once, do not ask again
 
     def backend(self, mode):
         if mode not in self._backends:
@@ -31,12 +32,15 @@ class Modes:
     def defender_usable(self, target):
         """Whether Defender's JIT API answers for the VM's resource group and region."""
         from azure.core.exceptions import HttpResponseError
+        if self._defender_ok is False:
+            return False
         try:
             self.backend('defender').policies(target.resource_group, target.location)
             return True
         except HttpResponseError as ex:
             if is_unavailable(ex):
                 self.warn_fallback(ex)
+                self._defender_ok = False
                 return False
             raise
 
@@ -46,6 +50,18 @@ class Modes:
             logger.warning("Defender for Cloud's JIT API is not available here (%s); using NSG mode.",
                            error_message(ex).split('\n')[0][:160])
             self._warned = True
+
+    def list_defender_policies(self, resource_group=None, required=False):
+        """List every Defender policy of the scope at once (one call per page) so per-VM lookups cost nothing."""
+        from azure.core.exceptions import HttpResponseError
+        try:
+            self.backend('defender').all_policies(resource_group)
+            self._defender_ok = True
+        except HttpResponseError as ex:
+            if required or not is_unavailable(ex):
+                raise
+            self.warn_fallback(ex)
+            self._defender_ok = False
 
     def of(self, target, mode='auto'):
         """The backend holding the VM's JIT configuration, or None when it has none (in `mode`)."""
@@ -64,13 +80,8 @@ class Modes:
         found = []
         if vm_records.POLICY in target.tags:
             found.append(self.backend('nsg'))
-        from azure.core.exceptions import HttpResponseError
-        try:
-            if self.backend('defender').policy_of(target) is not None:
-                found.append(self.backend('defender'))
-        except HttpResponseError as ex:
-            if not is_unavailable(ex):
-                raise
+        if self.defender_usable(target) and self.backend('defender').policy_of(target) is not None:
+            found.append(self.backend('defender'))
         return found
 
     def for_enable(self, target, mode='auto'):

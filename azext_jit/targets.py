@@ -48,13 +48,19 @@ def _primary_nic_id(vm):
     return primary['id'], len(nics)
 
 
-def target_from_vm(azure, vm, need_nsg=True):
-    """Fill a VmTarget from a VM's wire JSON (one NIC read, plus a subnet read if needed)."""
+def target_without_network(vm):
+    """A VmTarget from a VM's wire JSON alone (no NIC read): enough to find its JIT policy and requests."""
     parts = parse_resource_id(vm['id'])
     target = VmTarget(id=vm['id'], name=vm['name'], resource_group=parts['resource_group'],
                       location=vm['location'], tags=dict(vm.get('tags') or {}))
-    nic_id, target.nic_count = _primary_nic_id(vm)
-    target.nic_id = nic_id
+    target.nic_id, target.nic_count = _primary_nic_id(vm)
+    return target
+
+
+def target_from_vm(azure, vm, need_nsg=True):
+    """Fill a VmTarget from a VM's wire JSON (one NIC read, plus a subnet read if needed)."""
+    target = target_without_network(vm)
+    nic_id = target.nic_id
     if not nic_id:
         return target
     nic_parts = parse_resource_id(nic_id)

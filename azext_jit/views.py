@@ -49,7 +49,8 @@ def vm_view(azure, target, backends, status='all', rules=True):
         return view
     policy = backends[0].policy_of(target)
     view['policy'] = policy.to_dict() if policy else None
-    nsg = nsg_ops.read_nsg(azure, target.nsg_id) if target.nsg_id else None
+    needs_nsg = rules or any(b.mode == 'nsg' for b in backends)
+    nsg = nsg_ops.read_nsg(azure, target.nsg_id) if target.nsg_id and needs_nsg else None
     if rules and nsg is not None:
         view['rules'] = [_rule_view(r) for b in backends for r in b.protecting_rules(target, nsg)]
     requests = []

@@ -83,6 +83,7 @@ class DefenderBackend(JitBackend):
     def __init__(self, azure):
         super().__init__(azure)
         self._policies = {}   # (resource group, location) -> [policy wire JSON]
+        self._listed = set()  # resource groups (lower case; '*' for all) whose policies were all listed at once
 
     @property
     def ops(self):
@@ -91,6 +92,8 @@ class DefenderBackend(JitBackend):
     # -- reading -------------------------------------------------------------------------------------
     def policies(self, resource_group, location, refresh=False):
         key = (resource_group.lower(), location.lower())
+        if not refresh and key not in self._policies and ({'*', key[0]} & self._listed):
+            return []
         if refresh or key not in self._policies:
             self._policies[key] = [wire(p) for p in self.ops.list_by_resource_group_and_region(resource_group,
                                                                                                 location)]
@@ -99,6 +102,7 @@ class DefenderBackend(JitBackend):
     def all_policies(self, resource_group=None):
         pages = self.ops.list_by_resource_group(resource_group) if resource_group else self.ops.list()
         policies = [wire(p) for p in pages]
+        self._listed.add(resource_group.lower() if resource_group else '*')
         for policy in policies:
             parts = policy['id'].split('/')
             key = (parts[4].lower(), parts[8].lower())

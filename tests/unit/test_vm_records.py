@@ -1,0 +1,44 @@
+"""Records kept in a VM's tags: JSON split over tags of at most 256 characters, and back."""
+import pytest
+from azure.cli.core.azclierror import ValidationError
+
+from azext_jit import vm_records
+
+
+def test_small_document_fits_one_tag_and_round_trips():
+    tags = vm_records.encode(vm_records.POLICY, {'ports': [22]})
+    assert list(tags) == [vm_records.POLICY]
+    assert vm_records.read(tags, vm_records.POLICY) == {'ports': [22]}
+
+
+def test_large_document_spreads_over_numbered_tags_each_within_arms_limit():
+    document = {'sources': ['10.{}.0.0/16'.format(i) for i in range(60)]}
+    tags = vm_records.encode(vm_records.POLICY, document)
+    assert len(tags) > 1
+    assert all(len(v) <= 256 for v in tags.values())
+    assert set(tags) == {vm_records.POLICY} | {'{}.{}'.format(vm_records.POLICY, i) for i in range(1, len(tags))}
+    assert vm_records.read(dict(tags, owner='alice'), vm_records.POLICY) == document
+
+
+def test_document_too_large_for_the_tag_budget_is_refused_before_writing():
+    with pytest.raises(ValidationError):
+        vm_records.encode(vm_records.RESTORE, {'x': 'y' * (vm_records.CHUNK * vm_records.MAX_CHUNKS)})
+
+
+def test_shrinking_a_record_deletes_the_chunks_it_no_longer_needs_and_keeps_other_tags():
+    tags = dict(vm_records.encode(vm_records.RESTORE, ['r' * 200] * 5), owner='alice', **{'azvmjit-restored': 'x'})
+    merge, delete = vm_records.changes_for(tags, vm_records.RESTORE, ['small'])
+    assert list(merge) == [vm_records.RESTORE]
+    assert delete and all(k.startswith(vm_records.RESTORE + '.') for k in delete)
+    assert 'owner' not in delete and 'azvmjit-restored' not in delete
+
+
+def test_removing_a_record_deletes_every_chunk():
+    tags = vm_records.encode(vm_records.REVOKED, [{'id': 'x' * 100}] * 6)
+    merge, delete = vm_records.changes_for(tags, vm_records.REVOKED, None)
+    assert merge == {} and sorted(delete) == sorted(tags)
+
+
+def test_unreadable_record_reads_as_absent():
+    assert vm_records.read({vm_records.POLICY: '{not json'}, vm_records.POLICY) is None
+    assert vm_records.read({}, vm_records.POLICY) is None
