@@ -58,7 +58,10 @@ def load_arguments(self, _):
 
     with self.argument_context('vm jit list') as c:
         c.argument('status', get_enum_type(['active', 'pending', 'expired', 'all']),
-                   help='Which requests to show. Default: all.')
+                   help='Which requests to show.')
 
     with self.argument_context('vm jit cleanup') as c:
         c.argument('dry_run', help='Show what would be removed, without removing anything.')
+        c.argument('mode', get_enum_type(['auto', 'defender', 'nsg']),
+                   help='`nsg` (and `auto`) remove the expired allow rules this extension wrote; Defender for Cloud '
+                        'expires its own rules, so `defender` has nothing to remove.')

@@ -157,9 +157,12 @@ def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None
 
 
 # -- cleanup ------------------------------------------------------------------------------------------
-def cleanup_jit(cmd, resource_group_name=None, dry_run=False):
+def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode='auto'):
     from azext_jit import access
     azure, modes = _session(cmd)
+    if mode == 'defender':  # Defender removes its own rules at their end time
+        return {'dryRun': dry_run, 'scope': resource_group_name or azure.subscription_id, 'removed': [],
+                'count': 0, 'failed': []}
     return access.cleanup(azure, modes.backend('nsg'), resource_group_name, dry_run)
 
 
