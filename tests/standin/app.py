@@ -25,6 +25,11 @@ class Standin:
     """A running stand-in: `.world` is its state, `.base_url` its address, `.ca_path` the CA to trust."""
 
     def __init__(self, directory, port=0):
+        from . import schema
+        # Every request body is checked against the published swagger: without the specs the stand-in would be
+        # too kind, so it refuses to start.
+        schema.load('security-jit')
+        schema.load('network-nsg')
         self.ca_path, cert, key = make_certificates(directory)
         self.world = World()
         self.server = StandinServer(self.world, cert, key, port)
