@@ -128,9 +128,12 @@ def cleanup(azure, nsg_backend, resource_group=None, dry_run=False):
     time is up, a rule deleted twice is not an error, and it never writes anything else.
     """
     from azure.core.exceptions import HttpResponseError
+    nsgs = nsg_ops.list_nsgs(azure, resource_group)
+    # Azure's clock is known only once an answer has come back (its Date header): read it after listing,
+    # or expiry would be judged by this machine's clock.
     now = azure.now()
     removed, errors = [], []
-    for nsg in nsg_ops.list_nsgs(azure, resource_group):
+    for nsg in nsgs:
         for rule in nsg_backend.expired_rules(nsg, now):
             change = rule_change('delete', nsg['id'], rule, None)
             if not dry_run:

@@ -81,14 +81,17 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
         require_protectable(targets[0])
     else:  # a group or the subscription: enable what can be protected, name what cannot
         targets = _protectable(targets)
+    chosen = [(target, modes.for_enable(target, mode)) for target in targets]
+    plans = {target.id: protection.plan_conflicts(azure, target, policy, backend.mode) for target, backend in chosen}
+    protection.confirm_removals(list(plans.values()), yes or dry_run)
+    changes = []
+    for backend in {id(b): b for _, b in chosen}.values():   # one policy write per mode, not one per VM
+        changes += backend.enable([t for t, b in chosen if b is backend], policy, dry_run)
     results = []
-    for target in targets:
-        backend = modes.for_enable(target, mode)
-        plan = protection.plan_conflicts(azure, target, policy, backend.mode)
-        protection.confirm_removals(plan, yes or dry_run)
-        changes = backend.enable([target], policy, dry_run)
-        changes += protection.remove_conflicts(azure, target, plan, dry_run)
-        results.append(protection.summary(target, backend.mode, policy, changes, plan, dry_run))
+    for target, backend in chosen:
+        mine = [c for c in changes if c.vm in (target.name, None)]
+        mine += protection.remove_conflicts(azure, target, plans[target.id], dry_run)
+        results.append(protection.summary(target, backend.mode, policy, mine, plans[target.id], dry_run))
     return results[0] if vm_name else results
 
 

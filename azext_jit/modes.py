@@ -23,6 +23,7 @@ class Modes:
         self._backends = {}
         self._warned = False
         self._defender_ok = None   # None: not known yet; False: the API refused once, do not ask again
+        self._plan = None          # whether the subscription has Defender for Servers Plan 2 (asked once)
 
     def backend(self, mode):
         if mode not in self._backends:
@@ -91,6 +92,8 @@ class Modes:
         current = self.of(target, 'auto')
         if current is not None:
             return current
-        if defender_plan_enabled(self.azure) and self.defender_usable(target):
+        if self._plan is None:
+            self._plan = defender_plan_enabled(self.azure)
+        if self._plan and self.defender_usable(target):
             return self.backend('defender')
         return self.backend('nsg')

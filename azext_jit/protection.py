@@ -47,12 +47,14 @@ def plan_conflicts(azure, target, policy, mode):
     return plan
 
 
-def confirm_removals(plan, yes):
-    if not plan.remove or yes:
+def confirm_removals(plans, yes):
+    """Ask once, for every VM, before removing rules that let any source in (`--yes` answers for scripts)."""
+    rules = [r for plan in plans for r in plan.remove]
+    if not rules or yes:
         return
     from knack.prompting import NoTTYException, prompt_y_n
     from azure.cli.core.azclierror import ArgumentUsageError
-    names = ', '.join("'{}'".format(r['name']) for r in plan.remove)
+    names = ', '.join("'{}'".format(r['name']) for r in rules)
     question = ('These rules let any source reach a protected port and will be removed (disable restores them): '
                 '{}. Continue?'.format(names))
     try:

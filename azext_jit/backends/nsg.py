@@ -150,6 +150,10 @@ class NsgBackend(JitBackend):
             changes.append(Change('delete', 'policy', target.id, target.name, {'storedIn': 'VM tags'}))
             if not dry_run:
                 vm_records.write(self.azure, target.id, target.tags, vm_records.POLICY, None)
+        if vm_records.REVOKED in target.tags:  # the record of early revocations has nothing left to explain
+            changes.append(Change('delete', 'tags', target.id, target.name, {'record': vm_records.REVOKED}))
+            if not dry_run:
+                vm_records.write(self.azure, target.id, target.tags, vm_records.REVOKED, None)
         return changes
 
 
