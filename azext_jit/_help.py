@@ -60,7 +60,9 @@ examples:
   - name: Open RDP for 60 minutes from your own public IP.
     text: az vm jit request --resource-group MyResourceGroup --vm MyVM --ports 3389 --duration 60
   - name: Open SSH for 2 hours from a given address, with a reason.
-    text: az vm jit request -g MyResourceGroup -n MyVM --ports 22 --duration 2h --source 198.51.100.7 --justification "patching"
+    text: >
+        az vm jit request -g MyResourceGroup -n MyVM --ports 22 --duration 2h --source 198.51.100.7
+        --justification "patching"
 """
 
 helps['vm jit revoke'] = """

@@ -53,8 +53,8 @@ def load_arguments(self, _):
 
     with self.argument_context('vm jit revoke') as c:
         c.argument('ports', help='Close only these ports. Default: every open port of the VM.')
-        c.argument('request_id', options_list=['--request-id'], help='Close only this request (its id from '
-                                                                      '`az vm jit show` or `list`).')
+        c.argument('request_id', options_list=['--request-id'],
+                   help='Close only this request (its id from `az vm jit show` or `list`).')
 
     with self.argument_context('vm jit list') as c:
         c.argument('status', get_enum_type(['active', 'pending', 'expired', 'all']),
