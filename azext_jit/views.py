@@ -46,6 +46,8 @@ def vm_view(azure, target, backends, status='all', rules=True):
                        '--mode <old mode>`.', target.describe(), ', '.join(b.mode for b in backends))
         view['modes'] = [b.mode for b in backends]
     if not backends:
+        if rules and target.nsg_id:
+            _report_orphans(azure, target, view)
         return view
     policy = backends[0].policy_of(target)
     view['policy'] = policy.to_dict() if policy else None
@@ -69,3 +71,19 @@ def request_view(target, request, changes, dry_run):
     if dry_run:
         out['status'] = 'planned'
     return out
+
+
+def _report_orphans(azure, target, view):
+    """Defender's rules for a VM that no reachable Defender policy lists: left behind when a subscription lost
+    the plan (or the policy was deleted outside JIT). Say so rather than claim the VM is simply unprotected."""
+    from azext_jit import nsg_rules
+    nsg = nsg_ops.read_nsg(azure, target.nsg_id)
+    marker = "of VM '{}'.".format(target.name)
+    left = [_rule_view(r) for r in nsg_ops.rules_of(nsg) if nsg_rules.is_defender(r['name'])
+            and marker in ((r.get('properties') or {}).get('description') or '')]
+    if left:
+        view['orphanedDefenderRules'] = left
+        logger.warning("%s has Defender for Cloud JIT rules in its NSG (%s) but no Defender JIT policy this "
+                       "subscription can reach: Defender no longer manages them. To keep JIT, run `az vm jit enable "
+                       "-g %s -n %s --mode nsg` (its rules take precedence); see the README on moving between modes.",
+                       target.describe(), ', '.join(r['name'] for r in left), target.resource_group, target.name)
