@@ -4,7 +4,7 @@ from knack.help_files import helps  # pylint: disable=unused-import
 helps['vm jit'] = """
 type: group
 short-summary: Just-In-Time access to a VM's management ports (SSH, RDP).
-long-summary: |
+long-summary: >
     Management ports stay closed behind a deny rule. You ask for access from one source for a bounded time,
     the request is checked against the VM's policy, an allow rule opens, and it closes again by itself.
     Works through Defender for Cloud's JIT policies where the subscription has Defender for Servers Plan 2,
@@ -14,7 +14,7 @@ long-summary: |
 helps['vm jit enable'] = """
 type: command
 short-summary: Protect VMs' management ports with JIT.
-long-summary: |
+long-summary: >
     Running it twice with the same settings changes nothing; other VMs in the same policy are never dropped.
     Rules that let any source reach a protected port are removed (after asking; --yes for scripts) and
     recorded, so that `az vm jit disable` puts them back. Narrower rules are named in a warning.
@@ -52,7 +52,7 @@ examples:
 helps['vm jit request'] = """
 type: command
 short-summary: Ask for access to a VM's protected ports.
-long-summary: |
+long-summary: >
     Refused before anything is written when a port is not in the policy, the duration exceeds the maximum,
     or the source lies outside the allowed sources. Access is open when the command returns; its output
     says how to connect and when access ends.

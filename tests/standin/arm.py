@@ -169,19 +169,34 @@ def _touch(req, resource):
 
 
 # -- Activity Log ---------------------------------------------------------------------------------------
-_FILTER_TERM = re.compile(r"(\w+)\s+(eq|ge|le)\s+'([^']*)'", re.I)
+# A value is quoted ('...') as the REST docs write it, or bare: `az monitor activity-log list` sends
+# `eventTimestamp ge 2024-01-01T10:00:00.123456` (no quotes, no offset: its own utcnow()), and Azure accepts it.
+_FILTER_TERM = re.compile(r"(\w+)\s+(eq|ge|le)\s+(?:'([^']*)'|([^\s']+))", re.I)
+
+
+def _filter_terms(text):
+    """[(name, operator, value)] of an Activity Log `$filter` (terms joined by `and`)."""
+    return [(name, op, quoted or bare) for name, op, quoted, bare in _FILTER_TERM.findall(text)]
 
 
 @route('GET', '/subscriptions/{subscription}/providers/microsoft.insights/eventtypes/management/values',
        action='Microsoft.Insights/eventtypes/values/read')
 def activity_log(req):
     """ActivityLogs_List (api-version 2015-04-01): `$filter` needs an eventTimestamp range and may narrow
-    by resourceGroupName, resourceUri/resourceId, resourceProvider, correlationId or caller."""
+    by resourceGroupName, resourceUri/resourceId, resourceProvider, correlationId, caller or status.
+    A timestamp without an offset is UTC (what `az` sends)."""
     require_subscription(req)
     text = req.arg('$filter') or ''
-    terms = _FILTER_TERM.findall(text)
+    terms = _filter_terms(text)
     if not any(name.lower() == 'eventtimestamp' and op.lower() == 'ge' for name, op, _ in terms):
         raise ArmError(400, 'BadRequest', "The $filter must contain 'eventTimestamp ge' with a start time.")
+    for name, _, value in terms:
+        if name.lower() == 'eventtimestamp':
+            try:
+                utc(value)
+            except ValueError:
+                # Wording unconfirmed; that Azure refuses an unreadable time with a 400 is what matters.
+                raise ArmError(400, 'BadRequest', "The time '{}' in $filter is not a valid date-time.".format(value))
     events = []
     for event in req.world.activity_log:
         keep = True
@@ -200,6 +215,8 @@ def activity_log(req):
                 keep &= event['correlationId'] == value
             elif name == 'caller':
                 keep &= event['caller'].lower() == value.lower()
+            elif name == 'status':
+                keep &= event['status']['value'].lower() == value.lower()
         if keep:
             events.append(event)
     events.reverse()  # newest first, as Azure returns them

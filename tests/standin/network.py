@@ -363,10 +363,38 @@ def get_rule(req):
     return Response(200, copy.deepcopy(rule), {'ETag': rule['etag']})
 
 
+DEFAULT_RULES = PROVIDER + '/networkSecurityGroups/{nsg}/defaultSecurityRules'
+
+
+@route('GET', DEFAULT_RULES, action='Microsoft.Network/networkSecurityGroups/defaultSecurityRules/read')
+def list_default_rules(req):
+    """DefaultSecurityRules_List: the six rules every NSG has (65000-65500), pageable like every list."""
+    nsg = require_nsg(req)
+    return paged(req, copy.deepcopy(nsg['properties']['defaultSecurityRules']))
+
+
+@route('GET', DEFAULT_RULES + '/{rule}', action='Microsoft.Network/networkSecurityGroups/defaultSecurityRules/read')
+def get_default_rule(req):
+    nsg = require_nsg(req)
+    rule = next((r for r in nsg['properties']['defaultSecurityRules']
+                 if r['name'].lower() == req.params['rule'].lower()), None)
+    if rule is None:
+        raise network_not_found(req.path)
+    return Response(200, copy.deepcopy(rule), {'ETag': rule['etag']})
+
+
 @route('PUT', RULES + '/{rule}', action='Microsoft.Network/networkSecurityGroups/securityRules/write')
 def put_rule(req):
     world = req.world
-    nsg = require_nsg(req)
+    try:
+        nsg = require_nsg(req)
+    except ArmError as err:
+        if err.code != 'ResourceNotFound':
+            raise
+        # ARM's answer to a PUT of a nested resource whose parent is missing (seen for the Network RP's
+        # networkWatchers/flowLogs, pulumi/pulumi#11430); for securityRules it is assumed, not recorded.
+        raise ArmError(404, 'ParentResourceNotFound', "Can not perform requested operation on nested resource. "
+                                                      "Parent resource '{}' not found.".format(req.params['nsg']))
     req.validate('network-nsg', 'SecurityRules_CreateOrUpdate')
     props = dict(req.body.get('properties') or {})
     props.pop('provisioningState', None)
