@@ -145,8 +145,10 @@ def state(world):
     """The Defender model kept in `world.extensions['security']` (created on first use).
 
     Knobs tests may set: `plan_off_error` (status, code, message), `updating_reads`, `clock_skew`
-    (timedelta), `check_vm_location`. Read-only for tests: `refusals` (the stand-in's reason for each
-    refusal, newest last), `policies` (per policy id: deny rules, per-request callers and allow rules).
+    (timedelta), `check_vm_location`, `settle_initiating` (False: stored requests keep answering
+    `Initiating` on reads, as real responses may, until they expire). Read-only for tests: `refusals` (the
+    stand-in's reason for each refusal, newest last), `policies` (per policy id: deny rules, per-request
+    callers and allow rules).
     """
     with world.lock:
         current = world.extensions.get('security')
@@ -157,6 +159,7 @@ def state(world):
                 'updating_reads': 1,
                 'clock_skew': dt.timedelta(minutes=1),
                 'check_vm_location': True,
+                'settle_initiating': True,         # False: stored requests keep reading back as Initiating
                 'policies': {},                    # policy id lower -> meta (see _meta)
                 'refusals': [],
             }
@@ -290,9 +293,9 @@ def expire(world):
             for request, rmeta in zip(policy['properties']['requests'], metas):
                 for vm in request.get('virtualMachines') or []:
                     for port in vm.get('ports') or []:
-                        if port.get('status') == 'Initiating':
+                        if port.get('status') == 'Initiating' and state(world)['settle_initiating']:
                             port['status'] = 'Initiated'
-                        if port.get('status') != 'Initiated':
+                        if port.get('status') not in ACTIVE:
                             continue
                         end = _end_time(port)
                         if end is not None and end > now:
