@@ -34,8 +34,6 @@ def load_arguments(self, _):
                    validator=v.validate_allowed_sources,
                    help='IP addresses or CIDR ranges requests may come from. Default: `*`, any single source '
                         'per request.')
-        c.argument('require_approval', options_list=['--require-approval'], action='store_true',
-                   help='Send requests through approval: a request stays pending until an approver opens it.')
         c.argument('all_vms', options_list=['--all'], action='store_true',
                    help='Enable every VM of the subscription (or of the resource group given with -g).')
         c.argument('yes', options_list=['--yes', '-y'], action='store_true',

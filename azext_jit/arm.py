@@ -31,6 +31,11 @@ class AzureClock:
         except (TypeError, ValueError):
             pass
 
+    @property
+    def monitor(self):
+        from azure.mgmt.monitor import MonitorManagementClient
+        return self._client('monitor', lambda: self._factory(MonitorManagementClient))
+
     def now(self):
         if self._seen is None:
             return dt.datetime.now(dt.timezone.utc)
@@ -99,6 +104,11 @@ class Azure:
     def resources(self):
         from azure.mgmt.resource import ResourceManagementClient
         return self._client('resources', lambda: self._factory(ResourceManagementClient, polling_interval=1))
+
+    @property
+    def monitor(self):
+        from azure.mgmt.monitor import MonitorManagementClient
+        return self._client('monitor', lambda: self._factory(MonitorManagementClient))
 
     def now(self):
         return self.clock.now()

@@ -82,6 +82,12 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
     else:  # a group or the subscription: enable what can be protected, name what cannot
         targets = _protectable(targets)
     chosen = [(target, modes.for_enable(target, mode)) for target in targets]
+    if mode == 'defender' and not vm_name:   # a group: skip what Defender cannot take, name it
+        for target, backend in list(chosen):
+            reason = backend.cannot_hold(target)
+            if reason:
+                logger.warning('Skipped %s: %s.', target.describe(), reason)
+                chosen.remove((target, backend))
     plans = {target.id: protection.plan_conflicts(azure, target, policy, backend.mode) for target, backend in chosen}
     protection.confirm_removals(list(plans.values()), yes or dry_run)
     changes = []

@@ -95,5 +95,8 @@ class Modes:
         if self._plan is None:
             self._plan = defender_plan_enabled(self.azure)
         if self._plan and self.defender_usable(target):
-            return self.backend('defender')
+            reason = self.backend('defender').cannot_hold(target)
+            if reason is None:
+                return self.backend('defender')
+            logger.warning('%s: %s; using NSG mode for it.', target.describe(), reason)
         return self.backend('nsg')

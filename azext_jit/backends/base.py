@@ -151,6 +151,10 @@ class JitBackend(ABC):
     def disable(self, target, dry_run=False):
         """Take the VM out of this mode's policy and remove its protecting rules. Returns Changes."""
 
+    def cannot_hold(self, target):  # pylint: disable=unused-argument,no-self-use
+        """Why this mode cannot protect the VM (a one-line reason), or None when it can."""
+        return None
+
     def expired_rules(self, nsg):
         """Allow rules of `nsg` whose access has ended and that nobody else will remove: [(rule, vm hint)]."""
         return []

@@ -26,6 +26,7 @@ from azext_jit.policy import JitPolicy, PortPolicy
 from azext_jit.wire import wire
 
 DEFAULT_POLICY = 'default'
+INITIATE_ACTION = 'microsoft.security/locations/jitnetworkaccesspolicies/initiate/action'
 MAX_NAME = 56           # policy name + VM name, a Defender limit
 WRITE_ATTEMPTS = 4
 
@@ -84,6 +85,7 @@ class DefenderBackend(JitBackend):
         super().__init__(azure)
         self._policies = {}   # (resource group, location) -> [policy wire JSON]
         self._listed = set()  # resource groups (lower case; '*' for all) whose policies were all listed at once
+        self._callers = {}    # resource group -> [(time, caller, resource id)] of initiate events in the Activity Log
 
     @property
     def ops(self):
@@ -123,6 +125,13 @@ class DefenderBackend(JitBackend):
         _, entry = self.policy_holding(target)
         return entry_to_policy(entry) if entry else None
 
+    def cannot_hold(self, target):
+        """Why Defender cannot take this VM, or None."""
+        if len(DEFAULT_POLICY) + len(target.name) > MAX_NAME:
+            return ("the name is too long for Defender for Cloud JIT (policy name and VM name together may not exceed "
+                    "{} characters)".format(MAX_NAME))
+        return None
+
     def protecting_rules(self, target, nsg):
         marker = "of VM '{}'.".format(target.name)
         return [r for r in nsg_ops.rules_of(nsg)
@@ -154,19 +163,47 @@ class DefenderBackend(JitBackend):
                                              ','.join(port.get('allowedSourceAddressPrefixes') or []),
                                              end, status, reason, port.get('mappedPort')))
                 out.append(AccessRequest(rid, target.id, target.name, target.resource_group, self.mode,
-                                         raw.get('requestor') or None,
+                                         raw.get('requestor') or self._requestor_of(policy, raw),
                                          parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
                                          ports, raw.get('justification')))
         return sorted(out, key=lambda r: r.start_time or now, reverse=True)
+
+    def _requestor_of(self, policy, raw):
+        """Who initiated a request, from the Activity Log, when Defender's answer leaves `requestor` empty (as it
+        does for service principals in the recorded sessions). One Activity Log query per resource group per
+        command; an entry not (yet) in the log leaves the requestor unknown."""
+        import datetime as dt
+        from azure.core.exceptions import HttpResponseError
+        if not raw.get('startTimeUtc'):
+            return None
+        start = parse_time(raw['startTimeUtc'])
+        group = policy['id'].split('/')[4]
+        if group.lower() not in self._callers:
+            since = max(start, self.azure.now() - dt.timedelta(days=89)) - dt.timedelta(days=1)
+            query = "eventTimestamp ge '{}' and resourceGroupName eq '{}'".format(
+                since.strftime('%Y-%m-%dT%H:%M:%SZ'), group)
+            try:
+                events = [wire(e) for e in self.azure.monitor.activity_logs.list(
+                    filter=query, select='eventTimestamp,caller,operationName,resourceId,status')]
+            except HttpResponseError:
+                events = []
+            self._callers[group.lower()] = [
+                (parse_time(e['eventTimestamp']), e.get('caller'), (e.get('resourceId') or '').lower())
+                for e in events if (e.get('operationName') or {}).get('value', '').lower() == INITIATE_ACTION
+                and (e.get('status') or {}).get('value', 'Succeeded') == 'Succeeded']
+        near = [(abs((when - start).total_seconds()), caller) for when, caller, rid in self._callers[group.lower()]
+                if rid.startswith(policy['id'].lower()) and caller]
+        near = [n for n in near if n[0] <= 120]
+        return min(near)[1] if near else None
 
     # -- writing -------------------------------------------------------------------------------------
     def enable(self, targets, policy, dry_run=False):
         changes = []
         groups = {}
         for target in targets:
-            if len(DEFAULT_POLICY) + len(target.name) > MAX_NAME:
-                raise ValidationError("VM name '{}' is too long for Defender for Cloud JIT: the policy name and the VM "
-                                      "name together may not exceed {} characters.".format(target.name, MAX_NAME),
+            reason = self.cannot_hold(target)
+            if reason:
+                raise ValidationError('{}: {}.'.format(target.describe(), reason),
                                       recommendation='Use --mode nsg for this VM.')
             groups.setdefault((target.resource_group.lower(), target.location.lower()), []).append(target)
         for group in groups.values():

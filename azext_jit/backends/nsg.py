@@ -49,7 +49,16 @@ class NsgBackend(JitBackend):
                 info.requestor if info else None, None, []))
             req.ports.append(port)
         requests = list(by_id.values())
-        requests.extend(revoked_requests(target, self.mode, exclude=set(by_id)))
+        # Ports closed early: a request revoked in parts (`revoke --ports`, or twice) has one record per part,
+        # and may still hold open ports; show each request once, with every port in its own state.
+        for entry in revoked_requests(target, self.mode):
+            same = by_id.get(entry.id)
+            if same is None:
+                by_id[entry.id] = entry
+                requests.append(entry)
+                continue
+            have = {p.number for p in same.ports}
+            same.ports.extend(p for p in entry.ports if p.number not in have)
         return sorted(requests, key=lambda r: r.end_time or now, reverse=True)
 
     def expired_rules(self, nsg, now=None):

@@ -631,12 +631,7 @@ def test_vm_with_two_nics_is_protected_through_the_primary_nic(az, standin, rg):
     assert allow['properties']['destinationAddressPrefix'] == vm['private_ip']
 
 
-# -- product gaps found by these tests (custom.py / views: not fixed here) ---------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "enable -g stops at a VM whose name is too long for Defender (policy name + VM name > 56): "
-    "DefenderBackend.enable raises ValidationError for the whole group, so `az vm jit enable -g RG` exits 1 and "
-    "enables none of the group's other VMs, while a VM without NSG or public IP is skipped with a warning "
-    "(custom._protectable). Fix in custom.py: skip (or put in NSG mode) such VMs for -g/--all."))
+# -- gaps these tests found, since fixed ---------------------------------------------------------------------
 def test_enable_group_skips_vm_whose_name_is_too_long_for_defender(az, standin, rg):
     long_name = 'x' * 50          # 'default' + 50 characters > 56
     standin.vm(rg, long_name)
@@ -648,10 +643,6 @@ def test_enable_group_skips_vm_whose_name_is_too_long_for_defender(az, standin, 
     assert long_name in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Defender answers requestor \"\" (as the recorded sessions show), and the extension keeps no record of "
-    "its own, so in Defender mode `list`/`show` (and the table's Requestor column) never say who asked, although "
-    "`request` itself printed the requestor."))
 def test_list_names_who_made_a_defender_request(az, standin, rg):
     standin.vm(rg, 'who')
     ok(az, 'enable', '-g', rg, '-n', 'who', '--ports', '22')

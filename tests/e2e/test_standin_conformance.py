@@ -145,8 +145,8 @@ def test_activity_log_lists_writes_with_their_caller(az, standin, rg):
     events = az.ok('monitor', 'activity-log', 'list', '--resource-group', rg, *window)
     admin = standin.world.identities['admin']
     seen = [(e['operationName']['value'], e['caller'], e['status']['value']) for e in events]
-    assert ('Microsoft.Network/networkSecurityGroups/securityRules/write', admin.upn, 'Succeeded') in seen
-    assert ('Microsoft.Resources/tags/write', admin.upn, 'Succeeded') in seen
+    assert ('Microsoft.Network/networkSecurityGroups/securityRules/write', admin.caller, 'Succeeded') in seen
+    assert ('Microsoft.Resources/tags/write', admin.caller, 'Succeeded') in seen
     assert all(e['resourceGroupName'] == rg for e in events)
     by_caller = az.ok('monitor', 'activity-log', 'list', '--resource-group', rg, '--caller', 'nobody@contoso.test',
                       *window)

@@ -745,7 +745,7 @@ def initiate(req):
         request = {'virtualMachines': [], 'startTimeUtc': _ticks(now), 'requestor': ''}
         if body.get('justification') is not None:
             request['justification'] = body['justification']
-        rmeta = {'caller': req.caller.upn, 'object_id': req.caller.object_id, 'rules': {}}
+        rmeta = {'caller': req.caller.caller, 'object_id': req.caller.object_id, 'rules': {}}
         metas = _request_metas(world, policy)
         by_vm = {}
         for vm_id, entry, policy_port, port, source in granted:

@@ -2,7 +2,7 @@
 
 Real Azure AD signs its tokens; clients never check the signature of an access token (only the resource
 does), so an unsigned token (`alg: none`) is enough for `az`, MSAL and azure-identity, and lets the
-stand-in know the caller from the `oid`, `appid` and `upn` claims.
+stand-in know the caller from the `oid` and `appid` claims (app tokens carry no `upn`).
 """
 import base64
 import json
@@ -19,7 +19,7 @@ def issue(world, ident, audience):
     now = int(time.time())
     claims = {'aud': audience, 'iss': 'https://sts.windows.net/{}/'.format(world.tenant_id), 'iat': now,
               'nbf': now, 'exp': now + LIFETIME, 'oid': ident.object_id, 'sub': ident.object_id,
-              'tid': world.tenant_id, 'appid': ident.client_id, 'upn': ident.upn, 'name': ident.name,
+              'tid': world.tenant_id, 'appid': ident.client_id, 'name': ident.name,
               'idtyp': 'app'}
     return '{}.{}.'.format(_b64({'alg': 'none', 'typ': 'JWT'}), _b64(claims))
 

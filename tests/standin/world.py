@@ -65,8 +65,11 @@ class Identity:
     upn: str
     public_ip: str
 
-    def display(self):
-        return self.upn
+    @property
+    def caller(self):
+        """How Azure names this caller in the Activity Log: a user by UPN, a service principal (every test
+        identity) by its application id, which is also what `az account show` calls it."""
+        return self.client_id
 
 
 @dataclass
@@ -262,9 +265,9 @@ class World:
         event_id = str(uuid.uuid4())
         event = {
             'authorization': {'action': operation, 'scope': resource_id},
-            'caller': ident.upn if ident else '',
+            'caller': ident.caller if ident else '',
             'channels': 'Operation',
-            'claims': {'oid': ident.object_id, 'appid': ident.client_id, 'upn': ident.upn} if ident else {},
+            'claims': {'oid': ident.object_id, 'appid': ident.client_id, 'idtyp': 'app'} if ident else {},
             'correlationId': str(uuid.uuid4()),
             'description': '',
             'eventDataId': event_id,

@@ -492,10 +492,10 @@ def test_activity_log_records_writes_with_the_caller(client):
     events = [(e['operationName']['value'], e['caller'], e['httpRequest']['method'], e['status']['value'],
                e['resourceId']) for e in resp.json()['value']]
     assert events == [  # newest first
-        ('Microsoft.Network/networkSecurityGroups/securityRules/delete', client.admin.upn, 'DELETE', 'Succeeded',
+        ('Microsoft.Network/networkSecurityGroups/securityRules/delete', client.admin.caller, 'DELETE', 'Succeeded',
          client.rule_path('r1')),
-        ('Microsoft.Resources/tags/write', tagger.upn, 'PATCH', 'Succeeded', client.nsg_id()),
-        ('Microsoft.Network/networkSecurityGroups/securityRules/write', client.admin.upn, 'PUT', 'Succeeded',
+        ('Microsoft.Resources/tags/write', tagger.caller, 'PATCH', 'Succeeded', client.nsg_id()),
+        ('Microsoft.Network/networkSecurityGroups/securityRules/write', client.admin.caller, 'PUT', 'Succeeded',
          client.rule_path('r1')),
     ]
     first = resp.json()['value'][0]
@@ -503,8 +503,8 @@ def test_activity_log_records_writes_with_the_caller(client):
     assert first['eventTimestamp'].endswith('Z') and first['category']['value'] == 'Administrative'
     # The REST docs' quoted form, and a narrower filter by caller.
     quoted = "eventTimestamp ge '{}' and caller eq '{}'".format(
-        (now - dt.timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ'), tagger.upn)
-    assert [e['caller'] for e in _log(client, quoted).json()['value']] == [tagger.upn]
+        (now - dt.timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ'), tagger.caller)
+    assert [e['caller'] for e in _log(client, quoted).json()['value']] == [tagger.caller]
     assert _log(client, "resourceGroupName eq '{}'".format(RG)).status_code == 400  # a start time is required
     assert _log(client, 'eventTimestamp ge yesterday').status_code == 400
     future = "eventTimestamp ge '{}'".format((now + dt.timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ'))

@@ -339,7 +339,7 @@ def test_initiate_answers_202_initiating_then_reads_back_initiated(env):
     (stored,) = env.get_policy()['properties']['requests']
     assert stored['virtualMachines'][0]['ports'][0]['status'] == 'Initiated'
     assert stored['requestor'] == ''
-    assert security.request_callers(env.world, env.pid()) == [env.admin.upn]
+    assert security.request_callers(env.world, env.pid()) == [env.admin.caller]
 
 
 def test_initiate_writes_an_allow_rule_per_port(env):
@@ -571,10 +571,10 @@ def test_activity_log_records_writes_and_initiates_with_the_caller(env):
     assert env.initiate(vm['id'], [22]).status_code == 202
     assert env.initiate(vm['id'], [3389]).status_code == 400
     events = [(e['operationName']['value'], e['status']['value'], e['caller'], e['resourceId'])
-              for e in env.world.activity_log if e['caller'] == env.admin.upn]
-    assert events == [(security.JIT_WRITE, 'Succeeded', env.admin.upn, env.pid()),
-                      (security.JIT_INITIATE, 'Succeeded', env.admin.upn, env.pid()),
-                      (security.JIT_INITIATE, 'Failed', env.admin.upn, env.pid())]
+              for e in env.world.activity_log if e['caller'] == env.admin.caller]
+    assert events == [(security.JIT_WRITE, 'Succeeded', env.admin.caller, env.pid()),
+                      (security.JIT_INITIATE, 'Succeeded', env.admin.caller, env.pid()),
+                      (security.JIT_INITIATE, 'Failed', env.admin.caller, env.pid())]
 
 
 def test_unsupported_api_version_is_refused(env):
