@@ -24,8 +24,9 @@ def whoami(cmd):
 
 def my_ip_url(cmd):
     import os
-    return os.environ.get('AZURE_JIT_MY_IP_URL') or cmd.cli_ctx.config.get('jit', 'my_ip_url',
-                                                                           fallback=DEFAULT_MY_IP_URL)
+    # az reads AZURE_JIT_MY_IP_URL as the environment form of `jit.my_ip_url` too; empty means "not set".
+    return (os.environ.get('AZURE_JIT_MY_IP_URL') or cmd.cli_ctx.config.get('jit', 'my_ip_url', fallback='')
+            or DEFAULT_MY_IP_URL)
 
 
 def my_public_ip(cmd):
@@ -87,25 +88,37 @@ def revoke(cmd, azure, backend, target, request_id=None, ports=None, dry_run=Fal
 
 
 def record_revocations(azure, target, requests, ports, revoker, dry_run):
-    """Note in the VM's tags which requests were closed early, so `list` can show them as revoked."""
+    """Note in the VM's tags which requests were closed early, so `list` can show them as revoked.
+
+    One tag per request (`azvmjit-revoked-<id>`), merged, so two revocations at the same time never overwrite each
+    other; records whose access would have ended long ago, and the oldest beyond REVOKED_MAX, are dropped.
+    """
     now = azure.now()
-    records = [r for r in vm_records.read(target.tags, vm_records.REVOKED) or []
-               if _end(r) is None or _end(r) + REVOKED_KEPT_FOR > now]
+    known = vm_records.revocations(target.tags)
+    new = {}
     for request in requests:
         closed = [p for p in request.ports if p.status == ACTIVE and (not ports or p.number in ports)]
         if not closed:
             continue
-        records.append({'id': request.id, 'ports': [p.number for p in closed], 'src': closed[0].source,
-                        'req': request.requestor, 'by': revoker,
-                        'end': closed[0].end_time.strftime('%Y-%m-%dT%H:%M:%SZ') if closed[0].end_time else None,
-                        'at': now.strftime('%Y-%m-%dT%H:%M:%SZ')})
-    records = records[-REVOKED_MAX:]
-    change = Change('update', 'tags', target.id, target.name, {'record': vm_records.REVOKED})
-    if dry_run:
-        return [change]
+        earlier = known.get(request.id) or {}
+        numbers = sorted(set(earlier.get('ports') or []) | {p.number for p in closed})
+        name, value = vm_records.revocation_tag(request.id, {
+            'ports': numbers, 'src': closed[0].source, 'req': request.requestor, 'by': revoker,
+            'end': _stamp(closed[0].end_time), 'at': _stamp(now)})
+        new[name] = value
+    stale = [vm_records.REVOKED + rid for rid, record in known.items()
+             if _end(record) is not None and _end(record) + REVOKED_KEPT_FOR < now]
+    kept = sorted((record.get('at') or '', rid) for rid, record in known.items()
+                  if vm_records.REVOKED + rid not in stale and vm_records.REVOKED + rid not in new)
+    overflow = len(kept) + len(new) - REVOKED_MAX
+    stale += [vm_records.REVOKED + rid for _, rid in kept[:max(0, overflow)]]
+    change = Change('update', 'tags', target.id, target.name, {'record': sorted(new), 'dropped': sorted(stale)})
+    if dry_run or not new:
+        return [change] if new else []
     from azure.core.exceptions import HttpResponseError
     try:
-        vm_records.write(azure, target.id, target.tags, vm_records.REVOKED, records)
+        vm_records.merge_tags(azure, target.id, target.tags, new)
+        vm_records.delete_tags(azure, target.id, target.tags, stale)
     except HttpResponseError as ex:
         if getattr(ex, 'status_code', None) != 403:
             raise
@@ -114,6 +127,20 @@ def record_revocations(azure, target, requests, ports, revoker, dry_run):
                        'Microsoft.Resources/tags/write): `list` may show the request as active until its end time.')
         return []
     return [change]
+
+
+def forget_revocations(azure, target, dry_run):
+    """Drop every revocation record of a VM leaving JIT: they have nothing left to explain."""
+    names = [vm_records.REVOKED + rid for rid in vm_records.revocations(target.tags)]
+    if not names:
+        return []
+    if not dry_run:
+        vm_records.delete_tags(azure, target.id, target.tags, names)
+    return [Change('delete', 'tags', target.id, target.name, {'record': names})]
+
+
+def _stamp(moment):
+    return moment.strftime('%Y-%m-%dT%H:%M:%SZ') if moment else None
 
 
 def _end(record):

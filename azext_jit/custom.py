@@ -4,11 +4,13 @@ from knack.log import get_logger
 logger = get_logger(__name__)
 
 
-def _session(cmd):
+def _session(cmd, announce=False):
+    """Azure clients and the mode finder; `announce` warns when Defender is unavailable (commands that choose a
+    mode for a VM), otherwise that only goes to --verbose."""
     from azext_jit.arm import Azure
     from azext_jit.modes import Modes
     azure = Azure.from_cli(cmd)
-    return azure, Modes(azure)
+    return azure, Modes(azure, announce)
 
 
 def _target(azure, resource_group_name, vm_name, need_nsg=True):
@@ -67,7 +69,7 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
     from azext_jit.policy import build_policy
     from azext_jit.targets import list_vms, require_protectable, target_from_vm
     from azure.cli.core.azclierror import RequiredArgumentMissingError
-    azure, modes = _session(cmd)
+    azure, modes = _session(cmd, announce=True)
     policy = build_policy(ports or _default_ports(), max_duration or _default_max_duration(),
                           allowed_sources or ['*'])
     if vm_name:
@@ -115,7 +117,7 @@ def _protectable(targets):
 
 
 def disable_jit(cmd, resource_group_name, vm_name, mode='auto', dry_run=False):
-    from azext_jit import protection
+    from azext_jit import access, protection
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
     backends = modes.all_of(target) if mode == 'auto' else [modes.backend(mode)]
@@ -129,6 +131,7 @@ def disable_jit(cmd, resource_group_name, vm_name, mode='auto', dry_run=False):
             changes += backend.close_access(target, active, dry_run=dry_run)
         changes += backend.disable(target, dry_run)
     changes += protection.restore_removed(azure, target, dry_run)
+    changes += access.forget_revocations(azure, target, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [b.mode for b in backends], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
 

@@ -18,8 +18,9 @@ BACKENDS = {'defender': DefenderBackend, 'nsg': NsgBackend}
 class Modes:
     """One backend instance per mode for the duration of a command (they cache what they read)."""
 
-    def __init__(self, azure):
+    def __init__(self, azure, announce=True):
         self.azure = azure
+        self._announce = announce  # say so when falling back to NSG mode (enable); reads only log it
         self._backends = {}
         self._warned = False
         self._defender_ok = None   # None: not known yet; False: the API refused once, do not ask again
@@ -48,8 +49,9 @@ class Modes:
     def warn_fallback(self, ex):
         if not self._warned:
             from azext_jit.errors import error_message
-            logger.warning("Defender for Cloud's JIT API is not available here (%s); using NSG mode.",
-                           error_message(ex).split('\n')[0][:160])
+            say = logger.warning if self._announce else logger.info
+            say("Defender for Cloud's JIT API is not available here (%s); using NSG mode.",
+                error_message(ex).split('\n')[0][:160])
             self._warned = True
 
     def list_defender_policies(self, resource_group=None, required=False):

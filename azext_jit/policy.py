@@ -212,7 +212,8 @@ def _check_duration(selected, duration):
 def _check_source(selected, source, exact_source_match):
     if is_any(source):
         raise InvalidArgumentValueError(
-            "Source '{}' means any address: a JIT request must name one IP address or CIDR.".format(source),
+            "The source covers every address (*, Any, Internet, 0.0.0.0/0 and ::/0 all do): a JIT request must name "
+            "one IP address or CIDR.",
             "Give your public IP, e.g. --source 203.0.113.7, or leave out --source to use your own public IP.")
     source = normalize_prefix(source)
     for port in selected:

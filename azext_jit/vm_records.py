@@ -6,8 +6,10 @@ cleaned up from another. Three records, each a JSON document spread over as many
 
 - `azvmjit-policy`   NSG mode only: the VM's JIT policy (ports, protocols, maximum durations, sources).
 - `azvmjit-restore`  both modes: the NSG rules `enable` removed, so that `disable` can put them back.
-- `azvmjit-revoked`  both modes: requests closed early, so `list`/`show` can say "revoked" (Azure keeps no
-                     trace of a deleted rule, and Defender's API has no revoke).
+- `azvmjit-revoked-<request id>`  both modes: one tag per request closed early, so `list`/`show` can say
+                     "revoked" (Azure keeps no trace of a deleted rule, and Defender's API has no revoke). One tag
+                     each, written with `Merge`, so that revocations made at the same time never overwrite
+                     each other.
 
 Tags are written with the Tags API's `Merge`/`Delete` operations, never a resource PATCH, which would
 replace the user's own tags.
@@ -17,7 +19,7 @@ import json
 from azure.cli.core.azclierror import ValidationError
 
 PREFIX = 'azvmjit-'
-POLICY, RESTORE, REVOKED = PREFIX + 'policy', PREFIX + 'restore', PREFIX + 'revoked'
+POLICY, RESTORE, REVOKED = PREFIX + 'policy', PREFIX + 'restore', PREFIX + 'revoked-'
 CHUNK = 250          # characters per tag value (ARM's limit is 256)
 MAX_CHUNKS = 12      # so the records never take more than a fraction of a VM's 50 tags
 
@@ -71,6 +73,47 @@ def write(azure, vm_id, tags, name, document):
     for key in delete:
         tags.pop(key, None)
     tags.update(merge)
+
+
+def revocations(tags):
+    """{request id: record} of the requests closed early."""
+    out = {}
+    for name, value in (tags or {}).items():
+        if name.startswith(REVOKED):
+            try:
+                out[name[len(REVOKED):]] = json.loads(value)
+            except ValueError:
+                continue
+    return out
+
+
+def revocation_tag(request_id, record):
+    """The one tag that records a revocation; free text in it is shortened to fit ARM's 256 characters."""
+    record = dict(record)
+    text = json.dumps(record, separators=(',', ':'), sort_keys=True)
+    for key in ('by', 'req'):
+        excess = len(text) - 256
+        if excess > 0 and record.get(key):
+            record[key] = record[key][:max(0, len(record[key]) - excess - 3)] + '...'
+            text = json.dumps(record, separators=(',', ':'), sort_keys=True)
+    return REVOKED + request_id, text
+
+
+def merge_tags(azure, vm_id, tags, new):
+    """Add or overwrite these tags (the Tags API's Merge: other tags, and other writers' tags, stay)."""
+    from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
+    _patch_tags(azure, vm_id, TagsPatchResource(operation='Merge', properties=Tags(tags=new)))
+    tags.update(new)
+
+
+def delete_tags(azure, vm_id, tags, names):
+    from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
+    names = [n for n in names if n in tags]
+    if names:
+        _patch_tags(azure, vm_id, TagsPatchResource(operation='Delete',
+                                                    properties=Tags(tags={n: tags[n] for n in names})))
+    for name in names:
+        tags.pop(name, None)
 
 
 def _patch_tags(azure, scope, patch):

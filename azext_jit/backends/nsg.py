@@ -159,19 +159,16 @@ class NsgBackend(JitBackend):
             changes.append(Change('delete', 'policy', target.id, target.name, {'storedIn': 'VM tags'}))
             if not dry_run:
                 vm_records.write(self.azure, target.id, target.tags, vm_records.POLICY, None)
-        if vm_records.REVOKED in target.tags:  # the record of early revocations has nothing left to explain
-            changes.append(Change('delete', 'tags', target.id, target.name, {'record': vm_records.REVOKED}))
-            if not dry_run:
-                vm_records.write(self.azure, target.id, target.tags, vm_records.REVOKED, None)
         return changes
 
 
 def revoked_requests(target, mode, exclude=()):
-    """Requests closed early, as recorded in the VM's tags (`azvmjit-revoked`)."""
+    """Requests closed early, as recorded in the VM's tags (`azvmjit-revoked-<id>`)."""
     out = []
-    for entry in vm_records.read(target.tags, vm_records.REVOKED) or []:
-        if entry.get('id') in exclude:
+    for rid, entry in sorted(vm_records.revocations(target.tags).items()):
+        if rid in exclude:
             continue
+        entry = dict(entry, id=rid)
         end = parse_time(entry['end']) if entry.get('end') else None
         ports = [RequestPort(p, entry.get('protocol', 'TCP'), entry.get('src'), end, REVOKED, 'UserRequested')
                  for p in entry.get('ports', [])]

@@ -304,11 +304,6 @@ def test_cleanup_and_requests_at_the_same_time(az, standin, rg, defender_off):
     assert len({r['properties']['priority'] for r in allows}) == len(sources)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'Lost update on the azvmjit-revoked VM tag (access.record_revocations): each revoke reads the record when it '
-    'starts and merges back its own copy, so concurrent revokes overwrite each other; the lost requests vanish from '
-    '`list` instead of showing as revoked (their rules are correctly deleted). Needs one tag per revocation or an '
-    'ETag-guarded write, beyond a small fix.'))
 def test_concurrent_revokes_all_show_as_revoked(az, standin, rg, defender_off):
     vm = standin.vm(rg, 'vm1')
     enable(az, rg, 'vm1')
