@@ -49,21 +49,6 @@ def my_public_ip(cmd):
     return address
 
 
-def remove_expired(azure, backend, target, dry_run=False, nsg=None):
-    """Delete the VM's allow rules whose time is up (NSG mode only: Defender expires its own)."""
-    if backend.mode != 'nsg' or not target.nsg_id:
-        return []
-    nsg = nsg or nsg_ops.read_nsg(azure, target.nsg_id)
-    mine = {r['name'] for r in backend.protecting_rules(target, nsg)}
-    changes = []
-    for rule in backend.expired_rules(nsg):
-        if rule['name'] in mine:
-            changes.append(rule_change('delete', target.nsg_id, rule, target.name))
-            if not dry_run:
-                nsg_ops.delete_rule(azure, target.nsg_id, rule['name'])
-    return changes
-
-
 def revoke(cmd, azure, backend, target, request_id=None, ports=None, dry_run=False):
     """Close access now. Already expired or revoked access is not an error: there is just nothing to do."""
     from azure.cli.core.azclierror import ResourceNotFoundError
@@ -77,7 +62,7 @@ def revoke(cmd, azure, backend, target, request_id=None, ports=None, dry_run=Fal
             raise err
         requests = chosen
     active = [r for r in requests if r.status == ACTIVE]
-    changes = remove_expired(azure, backend, target, dry_run)
+    changes = backend.remove_expired(target, dry_run)
     if not active:
         logger.warning('No open access on %s: nothing to revoke.', target.describe())
     else:

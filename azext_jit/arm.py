@@ -50,6 +50,7 @@ class Azure:
         self.subscription_id = subscription_id
         self.clock = AzureClock()
         self._clients = {}
+        self.nsgs = {}   # NSGs read during this command (nsg_ops keeps it truthful)
 
     @classmethod
     def from_cli(cls, cmd):

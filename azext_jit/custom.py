@@ -153,10 +153,10 @@ def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None,
         if source is None:  # Defender finds the caller's IP itself; here we ask the IP-echo service
             source = access.my_public_ip(cmd)
             grants = check_request(policy, ports, duration, source)
-        access.remove_expired(azure, backend, target, dry_run)
-    request, changes = backend.open_access(target, policy, list(grants), source, justification,
-                                           access.whoami(cmd), dry_run)
-    return views.request_view(target, request, changes, dry_run)
+    changes = backend.remove_expired(target, dry_run)
+    request, opened = backend.open_access(target, policy, list(grants), source, justification, access.whoami(cmd),
+                                          dry_run)
+    return views.request_view(target, request, changes + opened, dry_run)
 
 
 def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, mode='auto', dry_run=False):

@@ -22,9 +22,14 @@ def _names(nsg_id):
     return parts['resource_group'], parts['name']
 
 
-def read_nsg(azure, nsg_id):
-    rg, name = _names(nsg_id)
-    return wire(azure.network.network_security_groups.get(rg, name))
+def read_nsg(azure, nsg_id, fresh=False):
+    """The NSG as wire JSON. Within one command it is read once: every write through this module forgets the
+    copy, and `fresh` forces a new read (after another writer won a priority)."""
+    key = nsg_id.lower()
+    if fresh or key not in azure.nsgs:
+        rg, name = _names(nsg_id)
+        azure.nsgs[key] = wire(azure.network.network_security_groups.get(rg, name))
+    return azure.nsgs[key]
 
 
 def list_nsgs(azure, resource_group=None):
@@ -39,12 +44,14 @@ def rules_of(nsg):
 def put_rule(azure, nsg_id, rule):
     rg, name = _names(nsg_id)
     body = {'properties': {k: v for k, v in rule['properties'].items() if k != 'provisioningState'}}
+    azure.nsgs.pop(nsg_id.lower(), None)
     return wire(azure.network.security_rules.begin_create_or_update(rg, name, rule['name'], body).result())
 
 
 def delete_rule(azure, nsg_id, rule_name):
     """Delete a rule; one that is already gone is not an error (Azure answers 204)."""
     rg, name = _names(nsg_id)
+    azure.nsgs.pop(nsg_id.lower(), None)
     azure.network.security_rules.begin_delete(rg, name, rule_name).result()
 
 
@@ -60,19 +67,34 @@ def add_rules(azure, nsg_id, build, nsg=None):
     rules already written in an earlier attempt are not written again. Returns the written rules.
     """
     written = {}
-    for attempt in range(MAX_ATTEMPTS):
-        if nsg is None or attempt:
-            nsg = read_nsg(azure, nsg_id)
-        pending = [r for r in build(nsg, attempt) if r['name'] not in written]
+    try:
+        for attempt in range(MAX_ATTEMPTS):
+            if nsg is None or attempt:
+                nsg = read_nsg(azure, nsg_id, fresh=attempt > 0)
+            pending = [r for r in build(nsg, attempt) if r['name'] not in written]
+            try:
+                for rule in pending:
+                    written[rule['name']] = put_rule(azure, nsg_id, rule)
+                return list(written.values())
+            except Exception as ex:  # pylint: disable=broad-except
+                from azure.core.exceptions import HttpResponseError
+                if not (isinstance(ex, HttpResponseError) and _is_priority_clash(ex)):
+                    raise
+                # Someone else took that priority between our read and our write: back off a little, read again.
+                time.sleep(random.uniform(0.05, 0.25) * min(attempt + 1, 4))
+        raise AzureResponseError('Could not find a free priority in {} after {} attempts: other writers keep '
+                                 'taking them.'.format(nsg_id, MAX_ATTEMPTS),
+                                 'Run the command again; nothing of this attempt was left behind.')
+    except BaseException:
+        _roll_back(azure, nsg_id, written)
+        raise
+
+
+def _roll_back(azure, nsg_id, written):
+    """Never leave half a change: remove the rules this call wrote before it failed (best effort; what cannot
+    be removed is an allow rule whose own description says when it ends, so `cleanup` removes it then)."""
+    for name in written:
         try:
-            for rule in pending:
-                written[rule['name']] = put_rule(azure, nsg_id, rule)
-            return list(written.values())
-        except Exception as ex:  # pylint: disable=broad-except
-            from azure.core.exceptions import HttpResponseError
-            if not (isinstance(ex, HttpResponseError) and _is_priority_clash(ex)):
-                raise
-            # Someone else took that priority between our read and our write: back off a little and re-read.
-            time.sleep(random.uniform(0.05, 0.25) * min(attempt + 1, 4))
-    raise AzureResponseError('Could not find a free priority in {} after {} attempts: other writers keep taking '
-                             'them.'.format(nsg_id, MAX_ATTEMPTS))
+            delete_rule(azure, nsg_id, name)
+        except Exception:  # pylint: disable=broad-except
+            pass

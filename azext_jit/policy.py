@@ -192,7 +192,7 @@ def _check_duration(selected, duration):
             "Duration {} is below the {}-minute minimum of JIT access.".format(
                 describe(duration), int(MIN_DURATION.total_seconds() // 60)),
             "Use a duration between {0} and {1}, e.g. --duration {1}".format(describe(MIN_DURATION),
-                                                                              describe(smallest)))
+                                                                             describe(smallest)))
     too_long = [port for port in selected if duration > port.max_duration]
     if too_long:
         plural = "s" if len(too_long) > 1 else ""

@@ -57,7 +57,7 @@ def vm_view(azure, target, backends, status='all', rules=True):
         view['rules'] = [_rule_view(r) for b in backends for r in b.protecting_rules(target, nsg)]
     requests = []
     for backend in backends:
-        requests += backend.requests_of(target, nsg) if backend.mode == 'nsg' else backend.requests_of(target)
+        requests += backend.requests_of(target, requestors=True)
     if status != 'all':
         requests = [r for r in requests if r.status == status]
     view['requests'] = [r.to_dict(connect_hints(target, r) if r.status == 'active' else None) for r in requests]

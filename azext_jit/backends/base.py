@@ -128,8 +128,9 @@ class JitBackend(ABC):
         """The VM's JitPolicy in this mode, or None when the VM is not enabled here."""
 
     @abstractmethod
-    def requests_of(self, target):
-        """The VM's access requests (AccessRequest list), newest first."""
+    def requests_of(self, target, requestors=False):
+        """The VM's access requests (AccessRequest list), newest first. `requestors`: also find out who made each
+        request where Azure's own record does not say (may cost a call; only views need it)."""
 
     @abstractmethod
     def protecting_rules(self, target, nsg):
@@ -154,6 +155,10 @@ class JitBackend(ABC):
     def cannot_hold(self, target):  # pylint: disable=unused-argument,no-self-use
         """Why this mode cannot protect the VM (a one-line reason), or None when it can."""
         return None
+
+    def remove_expired(self, target, dry_run=False):  # pylint: disable=unused-argument
+        """Delete the VM's allow rules whose time is up, when this mode has to (Defender expires its own)."""
+        return []
 
     def expired_rules(self, nsg):
         """Allow rules of `nsg` whose access has ended and that nobody else will remove: [(rule, vm hint)]."""

@@ -13,8 +13,6 @@ What the API gives and what it lacks, and how each gap is closed here:
   record in the VM's tags is needed. (Re-initiating with an end time of "now" was rejected: it opens
   the port again until Defender's expiry job runs.)
 """
-import re
-
 from azure.cli.core.azclierror import ValidationError
 
 from azext_jit import nsg_ops, nsg_rules
@@ -97,8 +95,8 @@ class DefenderBackend(JitBackend):
         if not refresh and key not in self._policies and ({'*', key[0]} & self._listed):
             return []
         if refresh or key not in self._policies:
-            self._policies[key] = [wire(p) for p in self.ops.list_by_resource_group_and_region(resource_group,
-                                                                                                location)]
+            pages = self.ops.list_by_resource_group_and_region(resource_group, location)
+            self._policies[key] = [wire(p) for p in pages]
         return self._policies[key]
 
     def all_policies(self, resource_group=None):
@@ -138,7 +136,7 @@ class DefenderBackend(JitBackend):
                 if nsg_rules.is_defender(r['name']) and marker in ((r.get('properties') or {}).get('description') or '')
                 and target.private_ip in nsg_rules.destination_prefixes(r)]
 
-    def requests_of(self, target):
+    def requests_of(self, target, requestors=False):
         policy, _ = self.policy_holding(target)
         if policy is None:
             return []
@@ -163,7 +161,8 @@ class DefenderBackend(JitBackend):
                                              ','.join(port.get('allowedSourceAddressPrefixes') or []),
                                              end, status, reason, port.get('mappedPort')))
                 out.append(AccessRequest(rid, target.id, target.name, target.resource_group, self.mode,
-                                         raw.get('requestor') or self._requestor_of(policy, raw),
+                                         raw.get('requestor') or (self._requestor_of(policy, raw)
+                                                                  if requestors else None),
                                          parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
                                          ports, raw.get('justification')))
         return sorted(out, key=lambda r: r.start_time or now, reverse=True)
@@ -268,8 +267,8 @@ class DefenderBackend(JitBackend):
             body['justification'] = justification
         policy_id = holder['id']
         change = Change('initiate', 'policy', policy_id, target.name, {
-            'ports': ','.join(str(p['number']) for p in ports), 'source': source or '(your public IP, as Azure sees '
-                                                                                   'it)',
+            'ports': ','.join(str(p['number']) for p in ports),
+            'source': source or '(your public IP, as Azure sees it)',
             'endTime': ports[0]['endTimeUtc'] if ports else None})
         if dry_run:
             request = AccessRequest(None, target.id, target.name, target.resource_group, self.mode, requestor, now,
@@ -378,6 +377,3 @@ def _policy_model(body):
 def _initiate_model(body):
     from azure.mgmt.security.v2020_01_01.models import JitNetworkAccessPolicyInitiateRequest
     return JitNetworkAccessPolicyInitiateRequest.deserialize(body)
-
-
-_ = re  # reserved for name matching helpers

@@ -30,8 +30,8 @@ class NsgBackend(JitBackend):
                 if (nsg_rules.parse_rule_name(r['name']) or nsg_rules.RuleName(None, None, None, None, None)).vmkey
                 == key]
 
-    def requests_of(self, target, nsg=None):
-        nsg = nsg or nsg_ops.read_nsg(self.azure, target.nsg_id)
+    def requests_of(self, target, requestors=False):  # the allow rule's description names the requestor
+        nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
         now = self.azure.now()
         by_id = {}
         for rule in self.protecting_rules(target, nsg):
@@ -60,6 +60,19 @@ class NsgBackend(JitBackend):
             have = {p.number for p in same.ports}
             same.ports.extend(p for p in entry.ports if p.number not in have)
         return sorted(requests, key=lambda r: r.end_time or now, reverse=True)
+
+    def remove_expired(self, target, dry_run=False):
+        if not target.nsg_id:
+            return []
+        nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
+        mine = {r['name'] for r in self.protecting_rules(target, nsg)}
+        changes = []
+        for rule in self.expired_rules(nsg):
+            if rule['name'] in mine:
+                changes.append(rule_change('delete', target.nsg_id, rule, target.name))
+                if not dry_run:
+                    nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+        return changes
 
     def expired_rules(self, nsg, now=None):
         now = now or self.azure.now()
