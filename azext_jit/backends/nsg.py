@@ -90,14 +90,16 @@ class NsgBackend(JitBackend):
     def enable(self, targets, policy, dry_run=False):
         changes = []
         for target in targets:
-            nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
-            changes += self._write_deny_rules(target, policy, nsg, dry_run)
+            # The policy first: writing it needs the administrator's permission (tags), so a caller without it
+            # is stopped before any rule is written; if a rule write fails afterwards, the next run adds it.
             merge, delete = vm_records.changes_for(target.tags, vm_records.POLICY, policy.to_dict())
             if any(target.tags.get(k) != v for k, v in merge.items()) or delete:
                 changes.append(Change('update' if vm_records.POLICY in target.tags else 'create', 'policy',
                                       target.id, target.name, {'policy': policy.to_dict(), 'storedIn': 'VM tags'}))
                 if not dry_run:
                     vm_records.write(self.azure, target.id, target.tags, vm_records.POLICY, policy.to_dict())
+            nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
+            changes += self._write_deny_rules(target, policy, nsg, dry_run)
         return changes
 
     def _write_deny_rules(self, target, policy, nsg, dry_run):
