@@ -591,8 +591,6 @@ def _runner(az_env, standin, tmp_path, *args):
 
 def test_runner_cleans_up_expired_rules_with_a_managed_identity(az, az_env, standin, rg, defender_off, tmp_path):
     world = standin.world
-    if not os.path.exists(os.path.join(az_env.extension_dir, 'jit', 'azext_jit', 'runner.py')):
-        pytest.skip('azext_jit/runner.py is not written yet')
     vm = standin.vm(rg, 'vm1')
     enable(az, rg, 'vm1')
     short = az.ok('vm', 'jit', 'request', '-g', rg, '-n', 'vm1', '--ports', '22', '--duration', '5',

@@ -38,8 +38,8 @@ def check_tags(tags):
         return
     if len(tags) > MAX_TAGS:
         raise ArmError(400, 'TooManyTags',
-                       'The number of tags ({}) exceeds the maximum of {} tags per resource.'.format(len(tags),
-                                                                                                 MAX_TAGS))
+                       'The number of tags ({}) exceeds the maximum of {} tags per resource.'.format(
+                           len(tags), MAX_TAGS))
     for name, value in tags.items():
         if len(name) > MAX_TAG_NAME:
             raise ArmError(400, 'InvalidTagNameLength', "The tag name '{}...' exceeds the maximum length of {} "
@@ -60,7 +60,8 @@ def _subscription_body(world, sub):
 @route('GET', '/subscriptions')
 def list_subscriptions(req):
     world = req.world
-    return paged(req, [_subscription_body(world, s) for s in world.subscriptions if world.has_any_access(req.caller, s)])
+    return paged(req, [_subscription_body(world, s) for s in world.subscriptions
+                       if world.has_any_access(req.caller, s)])
 
 
 @route('GET', '/subscriptions/{subscription}')
@@ -72,7 +73,8 @@ def get_subscription(req):
 
 
 # -- resource groups ------------------------------------------------------------------------------------
-@route('GET', '/subscriptions/{subscription}/resourcegroups', action='Microsoft.Resources/subscriptions/resourceGroups/read')
+@route('GET', '/subscriptions/{subscription}/resourcegroups',
+       action='Microsoft.Resources/subscriptions/resourceGroups/read')
 def list_groups(req):
     sub = require_subscription(req)
     return paged(req, req.world.of_type(RG_TYPE, sub))

@@ -99,7 +99,8 @@ def create_vnet(world, sub, rg, name, prefix='10.0.0.0/16', subnets=(('default',
 
 
 def create_public_ip(world, sub, rg, name, address, location='westeurope'):
-    pip_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/publicIPAddresses/{}'.format(sub, rg, name)
+    pip_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/publicIPAddresses/{}'.format(
+        sub, rg, name)
     pip = {'name': name, 'id': pip_id, 'etag': world.new_etag(), 'type': PIP_TYPE, 'location': location, 'tags': {},
            'sku': {'name': 'Standard', 'tier': 'Regional'},
            'properties': {'provisioningState': 'Succeeded', 'resourceGuid': str(uuid.uuid4()), 'ipAddress': address,
@@ -110,7 +111,8 @@ def create_public_ip(world, sub, rg, name, address, location='westeurope'):
 
 def create_nic(world, sub, rg, name, subnet_id, private_ip, public_ip_id=None, nsg_id=None, location='westeurope',
                primary=True):
-    nic_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkInterfaces/{}'.format(sub, rg, name)
+    nic_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkInterfaces/{}'.format(
+        sub, rg, name)
     ipconfig = {'name': 'ipconfig1', 'id': nic_id + '/ipConfigurations/ipconfig1', 'etag': world.new_etag(),
                 'type': 'Microsoft.Network/networkInterfaces/ipConfigurations',
                 'properties': {'provisioningState': 'Succeeded', 'privateIPAddress': private_ip,
@@ -164,11 +166,12 @@ def validate_rule(nsg, name, props):
     rid = nsg['id'] + '/securityRules/' + name
     for field in ('protocol', 'access', 'direction'):
         if field not in props:
-            raise ArmError(400, 'SecurityRuleParameterMissing', 'Security rule {} has no {} specified.'.format(rid, field))
+            raise ArmError(400, 'SecurityRuleParameterMissing',
+                           'Security rule {} has no {} specified.'.format(rid, field))
     if props['protocol'] not in PROTOCOLS:
         raise ArmError(400, 'SecurityRuleInvalidProtocol', "Security rule has invalid Protocol. Value provided: {}. "
-                                                           "Allowed values: {}.".format(props['protocol'],
-                                                                                       ', '.join(PROTOCOLS)))
+                                                           "Allowed values: {}.".format(
+                                                               props['protocol'], ', '.join(PROTOCOLS)))
     priority = props.get('priority')
     if not isinstance(priority, int) or not 100 <= priority <= 4096:
         raise ArmError(400, 'SecurityRuleInvalidPriority', 'Security rule has invalid Priority. Value provided: {}. '
@@ -344,8 +347,8 @@ def patch_nsg(req):
 RULES = PROVIDER + '/networkSecurityGroups/{nsg}/securityRules'
 
 
-def _find_rule(nsg, name):
-    return next((r for r in nsg['properties']['securityRules'] if r['name'].lower() == name.lower()), None)
+def _find_rule(nsg, name, collection='securityRules'):
+    return next((r for r in nsg['properties'][collection] if r['name'].lower() == name.lower()), None)
 
 
 @route('GET', RULES, action='Microsoft.Network/networkSecurityGroups/securityRules/read')
@@ -355,9 +358,9 @@ def list_rules(req):
 
 
 @route('GET', RULES + '/{rule}', action='Microsoft.Network/networkSecurityGroups/securityRules/read')
-def get_rule(req):
+def get_rule(req, collection='securityRules'):
     nsg = require_nsg(req)
-    rule = _find_rule(nsg, req.params['rule'])
+    rule = _find_rule(nsg, req.params['rule'], collection)
     if rule is None:
         raise network_not_found(req.path)
     return Response(200, copy.deepcopy(rule), {'ETag': rule['etag']})
@@ -375,12 +378,7 @@ def list_default_rules(req):
 
 @route('GET', DEFAULT_RULES + '/{rule}', action='Microsoft.Network/networkSecurityGroups/defaultSecurityRules/read')
 def get_default_rule(req):
-    nsg = require_nsg(req)
-    rule = next((r for r in nsg['properties']['defaultSecurityRules']
-                 if r['name'].lower() == req.params['rule'].lower()), None)
-    if rule is None:
-        raise network_not_found(req.path)
-    return Response(200, copy.deepcopy(rule), {'ETag': rule['etag']})
+    return get_rule(req, 'defaultSecurityRules')
 
 
 @route('PUT', RULES + '/{rule}', action='Microsoft.Network/networkSecurityGroups/securityRules/write')

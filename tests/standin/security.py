@@ -848,8 +848,8 @@ def _deny_props(policy, entry, vm, private_ip):
             numbers.append(str(port['number']))
     protocols = {str(p['protocol']).upper() for p in entry['ports']}
     protocol = PROTOCOL_TO_NSG[protocols.pop()] if len(protocols) == 1 else '*'
-    props = {'description': "ASC JIT Network Access rule for policy '{}' of VM '{}'.".format(policy['name'],
-                                                                                            vm['name']),
+    props = {'description': "ASC JIT Network Access rule for policy '{}' of VM '{}'.".format(
+                 policy['name'], vm['name']),
              'protocol': protocol, 'sourcePortRange': '*', 'sourceAddressPrefix': '*',
              'destinationAddressPrefix': private_ip, 'access': 'Deny', 'direction': 'Inbound'}
     if len(numbers) == 1:

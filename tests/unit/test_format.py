@@ -26,7 +26,6 @@ def test_show_table_of_a_vm_without_jit_says_so():
 
 
 def test_changes_table_lists_rule_changes_of_every_vm():
-    rows = transform_changes_table([{'vm': 'a', 'changes': [{'action': 'create', 'kind': 'rule', 'name': 'r1',
-                                                              'priority': 1000, 'access': 'Deny'}]},
-                                    {'vm': 'b', 'changes': []}])
+    change = {'action': 'create', 'kind': 'rule', 'name': 'r1', 'priority': 1000, 'access': 'Deny'}
+    rows = transform_changes_table([{'vm': 'a', 'changes': [change]}, {'vm': 'b', 'changes': []}])
     assert len(rows) == 1 and rows[0]['Name'] == 'r1' and rows[0]['VM'] == 'a'

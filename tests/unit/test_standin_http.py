@@ -626,8 +626,8 @@ def _policy_path(client, name='default'):
 
 def _example_put_body(client, vm):
     example = _json(JIT_EXAMPLES / 'CreateJitNetworkAccessPolicy_example.json')
-    text = json.dumps(example).replace(JIT_EXAMPLE_SUB, client.sub).replace('/resourceGroups/myRg1/',
-                                                                              '/resourceGroups/{}/'.format(RG))
+    text = json.dumps(example).replace(JIT_EXAMPLE_SUB, client.sub)
+    text = text.replace('/resourceGroups/myRg1/', '/resourceGroups/{}/'.format(RG))
     example = json.loads(text)
     assert example['parameters']['body']['properties']['virtualMachines'][0]['id'] == vm['id']
     return example

@@ -182,8 +182,8 @@ def test_max_request_access_duration_must_be_iso_8601_within_5_minutes_and_1_day
 
 def test_unknown_vm_is_refused(env):
     env.standin.resource_group(RG)
-    missing = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/ghost'.format(env.sub,
-                                                                                                            RG)
+    missing = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/ghost'.format(
+        env.sub, RG)
     resp = env.put_policy([security.jit_vm(missing)])
     assert resp.status_code == 400
     assert 'ghost' in resp.json()['error']['message']
@@ -358,8 +358,8 @@ def test_initiate_writes_an_allow_rule_per_port(env):
         assert props['access'] == 'Allow' and props['direction'] == 'Inbound' and props['protocol'] == 'Tcp'
         assert props['sourceAddressPrefix'] == '198.51.100.7'
         assert props['destinationAddressPrefix'] == vm['private_ip']
-        assert props['description'] == ("ASC JIT Network Access rule created by an initiation request for policy "
-                                         "'default' of VM 'vm1'.")
+        assert props['description'] == (
+            "ASC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm1'.")
 
 
 def test_initiate_without_source_uses_the_callers_public_ip(env):
