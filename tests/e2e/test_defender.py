@@ -696,3 +696,18 @@ def test_arm_calls_per_command(az, standin, rg):
     print('\nARM calls per command (Defender mode):')
     for label, calls in counts.items():
         print('  {:<26} {:>2}  {}'.format(label, len(calls), ', '.join(calls)))
+
+
+def test_enable_notices_a_lost_update_and_merges_again(az, standin, rg):
+    """The policy API has no ETag: another writer's PUT, based on what it read before ours, can land right after
+    ours and drop our VM. enable re-reads after writing, sees its VM missing, and merges again."""
+    vms = {name: standin.vm(rg, name) for name in ('first', 'ours', 'theirs')}
+    ok(az, 'enable', '-g', rg, '-n', 'first', '--ports', '22')
+    theirs = security.jit_vm(vms['theirs']['id'], ports=(3389,))
+    security.state(standin.world)['racing_writes'].append(lambda before: before + [theirs])
+    log = ArmLog(standin.world)
+    ok(az, 'enable', '-g', rg, '-n', 'ours', '--ports', '22')
+    stored = entry_texts(stored_policy(standin, rg))
+    assert all(vms[n]['id'].lower() in stored for n in ('first', 'ours', 'theirs')), stored
+    puts = [c for c in log.summary() if c.startswith('PUT ')]
+    assert len(puts) == 2, puts   # the first write was lost; the second, merged with theirs, stuck

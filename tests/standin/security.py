@@ -144,7 +144,8 @@ DEFAULT_PLAN_OFF_ERROR = (400, 'JitNotSupportedForSubscription',
 def state(world):
     """The Defender model kept in `world.extensions['security']` (created on first use).
 
-    Knobs tests may set: `plan_off_error` (status, code, message), `updating_reads`, `clock_skew`
+    Knobs tests may set: `racing_writes` (see put_policy), `plan_off_error` (status, code, message),
+    `updating_reads`, `clock_skew`
     (timedelta), `check_vm_location`, `settle_initiating` (False: stored requests keep answering
     `Initiating` on reads, as real responses may, until they expire). Read-only for tests: `refusals` (the
     stand-in's reason for each refusal, newest last), `policies` (per policy id: deny rules, per-request
@@ -162,6 +163,7 @@ def state(world):
                 'settle_initiating': True,         # False: stored requests keep reading back as Initiating
                 'policies': {},                    # policy id lower -> meta (see _meta)
                 'refusals': [],
+                'racing_writes': [],               # fn(entries before a PUT) -> entries another writer PUTs next
             }
         return current
 
@@ -600,7 +602,15 @@ def put_policy(req):
         _sync_deny_rules(world, policy, {e['id'].lower(): e for e in old_entries}, entries)
         world.put(pid, policy)
         _meta(world, pid)['updating_reads_left'] = state(world)['updating_reads']
-        return Response(200, copy.deepcopy(policy))
+        answer = copy.deepcopy(policy)
+        racing = state(world)['racing_writes']
+        if racing:
+            # Another client's read-modify-write PUT, based on what it read before ours, lands right after ours:
+            # the API has no ETag, so it silently replaces our VM list. Clients must re-read to notice.
+            theirs = racing.pop(0)(copy.deepcopy(old_entries))
+            _sync_deny_rules(world, policy, {e['id'].lower(): e for e in entries}, theirs)
+            policy['properties']['virtualMachines'] = theirs
+        return Response(200, answer)
 
 
 def _check_policy(req, sub, entries):
