@@ -97,7 +97,7 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
         changes += backend.enable([t for t, b in chosen if b is backend], policy, dry_run)
     results = []
     for target, backend in chosen:
-        mine = [c for c in changes if c.vm in (target.name, None)]
+        mine = [c for c in changes if c.concerns(target)]
         mine += protection.remove_conflicts(azure, target, plans[target.id], dry_run)
         results.append(protection.summary(target, backend.mode, policy, mine, plans[target.id], dry_run))
     return results[0] if vm_name else results
@@ -141,6 +141,7 @@ def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None,
                    mode='auto', dry_run=False):
     from azext_jit import access, views
     from azext_jit.policy import check_request
+    from azext_jit.targets import with_subnet_nsg
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name, need_nsg=False)
     backend = _enabled_backend(modes, target, mode)
@@ -148,8 +149,7 @@ def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None,
     defender = backend.mode == 'defender'
     grants = check_request(policy, ports, duration, source, exact_source_match=defender)
     if not defender:
-        if not target.nsg_id:
-            target = _target(azure, resource_group_name, vm_name, need_nsg=True)
+        with_subnet_nsg(azure, target)
         if source is None:  # Defender finds the caller's IP itself; here we ask the IP-echo service
             source = access.my_public_ip(cmd)
             grants = check_request(policy, ports, duration, source)

@@ -77,12 +77,20 @@ def target_from_vm(azure, vm, need_nsg=True):
         target.public_ip = (pip.get('properties') or {}).get('ipAddress')
     if (props.get('networkSecurityGroup') or {}).get('id'):
         target.nsg_id, target.nsg_scope = props['networkSecurityGroup']['id'], 'nic'
-    elif need_nsg and target.subnet_id:
-        sp = parse_resource_id(target.subnet_id)
-        subnet = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
-        nsg = (subnet.get('properties') or {}).get('networkSecurityGroup') or {}
-        if nsg.get('id'):
-            target.nsg_id, target.nsg_scope = nsg['id'], 'subnet'
+    elif need_nsg:
+        with_subnet_nsg(azure, target)
+    return target
+
+
+def with_subnet_nsg(azure, target):
+    """When the primary NIC has no NSG of its own, the one on its subnet governs the VM (one more read)."""
+    if target.nsg_id or not target.subnet_id:
+        return target
+    sp = parse_resource_id(target.subnet_id)
+    subnet = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
+    nsg = (subnet.get('properties') or {}).get('networkSecurityGroup') or {}
+    if nsg.get('id'):
+        target.nsg_id, target.nsg_scope = nsg['id'], 'subnet'
     return target
 
 

@@ -22,6 +22,12 @@ class Change:
     target: str
     vm: str = None
     details: dict = field(default_factory=dict)
+    vm_id: str = None      # which VM it is for, when `vm` (a name) could be ambiguous across resource groups
+
+    def concerns(self, target):
+        if self.vm_id:
+            return self.vm_id.lower() == target.id.lower()
+        return self.vm in (target.name, None)
 
     def to_dict(self):
         out = {'action': self.action, 'kind': self.kind, 'vm': self.vm, 'target': self.target}
@@ -29,7 +35,7 @@ class Change:
         return out
 
 
-def rule_change(action, nsg_id, rule, vm_name):
+def rule_change(action, nsg_id, rule, vm_name, vm_id=None):
     """A Change for an NSG rule, with what an admin checks: name, priority, access, source, port."""
     props = rule.get('properties') or {}
     ports = props.get('destinationPortRanges') or [props.get('destinationPortRange')]
@@ -38,7 +44,7 @@ def rule_change(action, nsg_id, rule, vm_name):
         'name': rule['name'], 'priority': props.get('priority'), 'access': props.get('access'),
         'direction': props.get('direction'), 'protocol': props.get('protocol'),
         'source': ','.join(s for s in sources if s), 'destination': props.get('destinationAddressPrefix'),
-        'ports': ','.join(p for p in ports if p), 'description': props.get('description')})
+        'ports': ','.join(p for p in ports if p), 'description': props.get('description')}, vm_id)
 
 
 # Normalised request states, the same in every mode.

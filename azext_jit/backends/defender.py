@@ -338,16 +338,16 @@ def _merge(current, entries, group):
         seen.add(match)
         wanted = entries[match]
         if wanted is None:
-            changes.append(Change('delete', 'policy', '', names[key], {'vmEntry': entry}))
+            changes.append(Change('delete', 'policy', '', names[key], {'vmEntry': entry}, entry['id']))
         elif _comparable(entry) != _comparable(wanted):
             merged.append(dict(entry, **wanted))
-            changes.append(Change('update', 'policy', '', names[key], {'vmEntry': wanted}))
+            changes.append(Change('update', 'policy', '', names[key], {'vmEntry': wanted}, entry['id']))
         else:
             merged.append(entry)
     for vm_id, wanted in entries.items():
         if vm_id not in seen and wanted is not None:
             merged.append(wanted)
-            changes.append(Change('create', 'policy', '', names[vm_id.lower()], {'vmEntry': wanted}))
+            changes.append(Change('create', 'policy', '', names[vm_id.lower()], {'vmEntry': wanted}, vm_id))
     return merged, changes
 
 

@@ -95,7 +95,8 @@ class NsgBackend(JitBackend):
             merge, delete = vm_records.changes_for(target.tags, vm_records.POLICY, policy.to_dict())
             if any(target.tags.get(k) != v for k, v in merge.items()) or delete:
                 changes.append(Change('update' if vm_records.POLICY in target.tags else 'create', 'policy',
-                                      target.id, target.name, {'policy': policy.to_dict(), 'storedIn': 'VM tags'}))
+                                      target.id, target.name, {'policy': policy.to_dict(), 'storedIn': 'VM tags'},
+                                      target.id))
                 if not dry_run:
                     vm_records.write(self.azure, target.id, target.tags, vm_records.POLICY, policy.to_dict())
             nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
@@ -113,11 +114,11 @@ class NsgBackend(JitBackend):
             current = existing.pop(rule['name'].lower(), None)
             if current is not None and nsg_rules.rules_equivalent(current, rule):
                 continue
-            changes.append(rule_change('update' if current else 'create', target.nsg_id, rule, target.name))
+            changes.append(rule_change('update' if current else 'create', target.nsg_id, rule, target.name, target.id))
             if not dry_run:
                 nsg_ops.put_rule(self.azure, target.nsg_id, rule)
         for stale in existing.values():  # a protocol no longer in the policy
-            changes.append(rule_change('delete', target.nsg_id, stale, target.name))
+            changes.append(rule_change('delete', target.nsg_id, stale, target.name, target.id))
             if not dry_run:
                 nsg_ops.delete_rule(self.azure, target.nsg_id, stale['name'])
         return changes
