@@ -32,9 +32,14 @@ def my_ip_url(cmd):
 def my_public_ip(cmd):
     """The caller's public IP from an IP-echo service (HTTPS, answers the address as plain text)."""
     import requests
-    from azure.cli.core.azclierror import AzureConnectionError
+    from azure.cli.core.azclierror import AzureConnectionError, InvalidArgumentValueError
     from azext_jit.addresses import normalize_prefix
     url = my_ip_url(cmd)
+    if not url.lower().startswith('https://'):
+        # Over plain HTTP anyone on the path could pick the address the port is opened to.
+        raise InvalidArgumentValueError(
+            "The IP-echo URL '{}' is not HTTPS.".format(url),
+            'Use an https:// URL for jit.my_ip_url / AZURE_JIT_MY_IP_URL, or pass --source.')
     try:
         answer = requests.get(url, timeout=10)
         answer.raise_for_status()
@@ -152,7 +157,8 @@ def cleanup(azure, nsg_backend, resource_group=None, dry_run=False):
                 try:
                     nsg_ops.delete_rule(azure, nsg['id'], rule['name'])
                 except HttpResponseError as ex:
-                    errors.append('{}: {}'.format(rule['name'], ex.message if hasattr(ex, 'message') else ex))
+                    from azext_jit.errors import map_http_error
+                    errors.append('{}: {}'.format(rule['name'], map_http_error(ex).error_msg))
                     continue
             removed.append(change.to_dict())
     for problem in errors:

@@ -70,6 +70,10 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
     from azext_jit.targets import list_vms, require_protectable, target_from_vm
     from azure.cli.core.azclierror import RequiredArgumentMissingError
     azure, modes = _session(cmd, announce=True)
+    if all_vms:  # --all means every VM: configured defaults (az configure --defaults vm=/group=) do not narrow it
+        vm_name = None
+        if getattr(resource_group_name, 'is_default', False):
+            resource_group_name = None
     policy = build_policy(ports or _default_ports(), max_duration or _default_max_duration(),
                           allowed_sources or ['*'])
     if vm_name:
@@ -120,18 +124,28 @@ def disable_jit(cmd, resource_group_name, vm_name, mode='auto', dry_run=False):
     from azext_jit import access, protection
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
-    backends = modes.all_of(target) if mode == 'auto' else [modes.backend(mode)]
-    if not backends and not protection.has_removed_rules(target):
-        logger.warning('JIT is not enabled on %s: nothing to disable.', target.describe())
+    backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
+    if not backends and mode in ('auto', 'nsg') and modes.backend('nsg').leftover_rules(target):
+        backends = [modes.backend('nsg')]     # an earlier disable stopped half-way: finish it
+    if not backends and (mode != 'auto' or not protection.has_removed_rules(target)):
+        logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
+                       '' if mode == 'auto' else ' in {} mode'.format(mode))
         return {'vm': target.name, 'resourceGroup': target.resource_group, 'changes': [], 'dryRun': dry_run}
     changes = []
     for backend in backends:
-        active = [r for r in backend.requests_of(target) if r.status == 'active']
-        if active:
-            changes += backend.close_access(target, active, dry_run=dry_run)
-        changes += backend.disable(target, dry_run)
-    changes += protection.restore_removed(azure, target, dry_run)
-    changes += access.forget_revocations(azure, target, dry_run)
+        if backend.mode == 'defender':  # Defender keeps its allow rules until they end: close them first
+            active = [r for r in backend.requests_of(target) if r.status == 'active']
+            if active:
+                changes += backend.close_access(target, active, dry_run=dry_run)
+        changes += backend.disable(target, dry_run)   # (NSG mode: the policy first, then every rule of the VM)
+    still = [b.mode for b in modes.all_of(target) if b not in backends]
+    if still:
+        # Another mode still protects the VM: the rules enable removed would defeat it, so they stay removed.
+        logger.warning('%s is still protected in %s mode; the rules enable removed stay removed until that is '
+                       'disabled too.', target.describe(), ' and '.join(still))
+    else:
+        changes += protection.restore_removed(azure, target, dry_run)
+        changes += access.forget_revocations(azure, target, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [b.mode for b in backends], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
 
@@ -173,9 +187,15 @@ def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode='auto'):
     from azext_jit import access
     azure, modes = _session(cmd)
     if mode == 'defender':  # Defender removes its own rules at their end time
-        return {'dryRun': dry_run, 'scope': resource_group_name or azure.subscription_id, 'removed': [],
+        return {'dryRun': dry_run, 'scope': str(resource_group_name or azure.subscription_id), 'removed': [],
                 'count': 0, 'failed': []}
-    return access.cleanup(azure, modes.backend('nsg'), resource_group_name, dry_run)
+    result = access.cleanup(azure, modes.backend('nsg'), resource_group_name and str(resource_group_name), dry_run)
+    if result['failed']:
+        from azure.cli.core.azclierror import AzureResponseError
+        raise AzureResponseError('Removed {} expired rule(s), but {} could not be removed: {}'.format(
+            result['count'], len(result['failed']), result['failed'][0]),
+            'Fix the cause and run the command again; it is safe to repeat.')
+    return result
 
 
 def _default_ports():

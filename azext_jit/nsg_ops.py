@@ -24,7 +24,10 @@ def _names(nsg_id):
 
 def read_nsg(azure, nsg_id, fresh=False):
     """The NSG as wire JSON. Within one command it is read once: every write through this module forgets the
-    copy, and `fresh` forces a new read (after another writer won a priority)."""
+    copy, and `fresh` forces a new read (after another writer won a priority). None for a VM without an NSG
+    (detached since it was enabled), which holds no rules."""
+    if not nsg_id:
+        return None
     key = nsg_id.lower()
     if fresh or key not in azure.nsgs:
         rg, name = _names(nsg_id)
@@ -38,7 +41,7 @@ def list_nsgs(azure, resource_group=None):
 
 
 def rules_of(nsg):
-    return (nsg.get('properties') or {}).get('securityRules') or []
+    return ((nsg or {}).get('properties') or {}).get('securityRules') or []
 
 
 def put_rule(azure, nsg_id, rule):
@@ -65,16 +68,20 @@ def add_rules(azure, nsg_id, build, nsg=None):
 
     `build(nsg, attempt)` returns the rules to write given the NSG's current state (it picks priorities);
     rules already written in an earlier attempt are not written again. Returns the written rules.
+    A rule that already existed under its name is updated in place and never rolled back (that would delete it).
     """
-    written = {}
+    written, created = {}, set()
     try:
         for attempt in range(MAX_ATTEMPTS):
             if nsg is None or attempt:
                 nsg = read_nsg(azure, nsg_id, fresh=attempt > 0)
+            present = {r['name'].lower() for r in rules_of(nsg)}
             pending = [r for r in build(nsg, attempt) if r['name'] not in written]
             try:
                 for rule in pending:
                     written[rule['name']] = put_rule(azure, nsg_id, rule)
+                    if rule['name'].lower() not in present:
+                        created.add(rule['name'])
                 return list(written.values())
             except Exception as ex:  # pylint: disable=broad-except
                 from azure.core.exceptions import HttpResponseError
@@ -86,7 +93,7 @@ def add_rules(azure, nsg_id, build, nsg=None):
                                  'taking them.'.format(nsg_id, MAX_ATTEMPTS),
                                  'Run the command again; nothing of this attempt was left behind.')
     except BaseException:
-        _roll_back(azure, nsg_id, written)
+        _roll_back(azure, nsg_id, created)
         raise
 
 

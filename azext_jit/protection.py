@@ -6,6 +6,7 @@ whole rule in the VM's tags (`azvmjit-restore`) so `disable` can restore it exac
 and any rule whose priority beats the deny rule are only named in a warning: JIT does not override them.
 Every other rule is left alone.
 """
+import json
 from dataclasses import dataclass, field
 
 from knack.log import get_logger
@@ -40,7 +41,7 @@ def plan_conflicts(azure, target, policy, mode):
         deny = nsg_rules.deny_ceiling(rules, target.id) or nsg_rules.choose_deny_priority(
             nsg_rules.used_priorities(rules))
     conflicts = nsg_rules.classify_conflicts(rules, [(p.number, p.protocol) for p in policy.ports],
-                                             target.private_ip, deny)
+                                             target.private_ip, deny, target.asg_ids)
     plan = ConflictPlan(target.nsg_id, conflicts.remove, conflicts.remove_reasons, [w for _, w in conflicts.warn])
     for warning in plan.warnings:
         logger.warning('%s: %s', target.name, warning)
@@ -96,11 +97,21 @@ def has_removed_rules(target):
 
 
 def restore_removed(azure, target, dry_run):
-    """Put back what `enable` removed. A priority taken since then moves to the nearest free one."""
+    """Put back what `enable` removed. A priority taken since then moves to the nearest free one.
+
+    A rule that would now defeat JIT on another VM of the same NSG (an allow-any rule shared by several VMs)
+    stays removed: the warning gives its definition so an admin can decide.
+    """
     saved = vm_records.read(target.tags, vm_records.RESTORE) or []
     changes = []
     for item in saved:
         rule = {'name': item['name'], 'properties': dict(item['properties'])}
+        guarded = still_protected_by(nsg_ops.read_nsg(azure, item['nsg']), rule, target)
+        if guarded:
+            logger.warning("Rule '%s' stays removed: it would let any source reach %s, which JIT still protects. "
+                           "Its definition: %s", rule['name'], ', '.join(guarded),
+                           json.dumps(rule['properties'], sort_keys=True))
+            continue
         changes.append(rule_change('restore', item['nsg'], rule, target.name))
         if dry_run:
             continue
@@ -117,6 +128,30 @@ def restore_removed(azure, target, dry_run):
     if saved and not dry_run:
         vm_records.write(azure, target.id, target.tags, vm_records.RESTORE, None)
     return changes
+
+
+def still_protected_by(nsg, rule, leaving):
+    """The other VMs' JIT deny rules in `nsg` (ours or Defender's) that `rule` would defeat, as short texts."""
+    found = []
+    marker = "of VM '{}'.".format(leaving.name)
+    own_key = nsg_rules.vm_key(leaving.id)
+    for deny in nsg_ops.rules_of(nsg):
+        props = deny.get('properties') or {}
+        if (props.get('access') or '').lower() != 'deny':
+            continue
+        parsed = nsg_rules.parse_rule_name(deny['name'])
+        if parsed:
+            if parsed.kind != 'deny' or parsed.vmkey == own_key:
+                continue
+        elif not nsg_rules.is_defender(deny['name']) or marker in (props.get('description') or ''):
+            continue
+        ports = [(low, nsg_rules.normalize_jit_protocol(props.get('protocol') or '*'))
+                 for low, high in nsg_rules.port_ranges(deny) if low == high]
+        for ip in nsg_rules.destination_prefixes(deny):
+            conflicts = nsg_rules.classify_conflicts([rule], ports, ip, props.get('priority') or 4096)
+            if conflicts.remove:
+                found.append('{} ({})'.format(ip, deny['name']))
+    return found
 
 
 def summary(target, mode, policy, changes, plan, dry_run):

@@ -27,6 +27,7 @@ class VmTarget:
     nsg_id: str = None
     nsg_scope: str = None      # 'nic' or 'subnet': where the governing NSG is attached
     nic_count: int = 1
+    asg_ids: list = None       # application security groups of the primary IP configuration (None: not read)
 
     @property
     def nsg_name(self):
@@ -75,6 +76,7 @@ def target_from_vm(azure, vm, need_nsg=True):
         target.subnet_id = (cprops.get('subnet') or {}).get('id')
         pip = cprops.get('publicIPAddress') or {}
         target.public_ip = (pip.get('properties') or {}).get('ipAddress')
+        target.asg_ids = [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')]
     if (props.get('networkSecurityGroup') or {}).get('id'):
         target.nsg_id, target.nsg_scope = props['networkSecurityGroup']['id'], 'nic'
     elif need_nsg:

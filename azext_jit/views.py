@@ -11,11 +11,13 @@ _CLIENTS = {22: 'ssh <user>@{ip} -p {port}', 3389: 'mstsc /v:{ip}:{port}', 5985:
 
 
 def connect_hints(target, request):
-    """How to reach each opened port: the VM's public IP and port, or the firewall-mapped port."""
+    """How to reach each opened port: the VM's public IP and port, or, behind a firewall, the firewall's address
+    (Defender's `publicIpAddress` of the VM entry) with the mapped port."""
     hints = []
+    firewall = getattr(request, 'firewall_ip', None)   # only Defender's requests know it
     for port in request.ports:
         number = port.mapped_port or port.number
-        ip = target.public_ip
+        ip = (firewall if port.mapped_port else None) or target.public_ip
         hint = {'port': port.number, 'address': '{}:{}'.format(ip, number) if ip else None}
         if port.mapped_port:
             hint['mappedPort'] = port.mapped_port

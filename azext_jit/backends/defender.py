@@ -13,6 +13,8 @@ What the API gives and what it lacks, and how each gap is closed here:
   record in the VM's tags is needed. (Re-initiating with an end time of "now" was rejected: it opens
   the port again until Defender's expiry job runs.)
 """
+from dataclasses import dataclass
+
 from azure.cli.core.azclierror import ValidationError
 
 from azext_jit import nsg_ops, nsg_rules
@@ -27,23 +29,41 @@ DEFAULT_POLICY = 'default'
 INITIATE_ACTION = 'microsoft.security/locations/jitnetworkaccesspolicies/initiate/action'
 MAX_NAME = 56           # policy name + VM name, a Defender limit
 WRITE_ATTEMPTS = 4
+LOG_MARGIN_MINUTES = 5  # Activity Log window starts this long before the oldest request it must explain
+LOG_MAX_DAYS = 89       # the Activity Log keeps 90 days
+
+
+@dataclass
+class DefenderRequest(AccessRequest):
+    """A Defender request, plus the address a firewall in front of the VM answers on (the VM entry's
+    `publicIpAddress`): with a request port's `mappedPort`, that is where users connect."""
+    firewall_ip: str = None
 
 
 def is_unavailable(ex):
-    """A 4xx from Microsoft.Security that means "no JIT API here" (plan missing, provider refusing) rather
-    than "you may not" (403 AuthorizationFailed) or "no such policy" (404)."""
+    """A refusal from Microsoft.Security that means "no JIT API here" (plan missing, provider not registered, feature
+    refused): 400 and 409, and a 403 that is not an authorization failure. A 401, a 404 ("no such policy"), a
+    403 AuthorizationFailed ("you may not"), throttling and server errors are errors, not a reason to switch
+    modes."""
     from azext_jit.errors import error_code
     status = getattr(ex, 'status_code', None)
-    return status is not None and 400 <= status < 500 and status != 404 and error_code(ex) != 'AuthorizationFailed'
+    if status == 403:
+        return error_code(ex) != 'AuthorizationFailed'
+    return status in (400, 409)
 
 
 def defender_plan_enabled(azure):
-    """True when the subscription has Defender for Servers Plan 2 (Standard tier, sub-plan P2 or none)."""
+    """True when the subscription has Defender for Servers Plan 2 (Standard tier, sub-plan P2 or none).
+
+    Only an answer that says so counts as "no plan": a caller who may not read the pricing gets that error
+    (and can choose with --mode) rather than a silent fall-back to NSG mode."""
     from azure.core.exceptions import HttpResponseError
     try:
         pricing = wire(azure.security.pricings.get('VirtualMachines'))
-    except HttpResponseError:
-        return False
+    except HttpResponseError as ex:
+        if getattr(ex, 'status_code', None) == 404 or is_unavailable(ex):
+            return False
+        raise
     props = pricing.get('properties') or {}
     return props.get('pricingTier') == 'Standard' and props.get('subPlan') in (None, '', 'P2')
 
@@ -83,7 +103,7 @@ class DefenderBackend(JitBackend):
         super().__init__(azure)
         self._policies = {}   # (resource group, location) -> [policy wire JSON]
         self._listed = set()  # resource groups (lower case; '*' for all) whose policies were all listed at once
-        self._callers = {}    # resource group -> [(time, caller, resource id)] of initiate events in the Activity Log
+        self._callers = {}    # resource group -> (covered since, [(time, caller, resource id)] of initiate events)
 
     @property
     def ops(self):
@@ -91,6 +111,7 @@ class DefenderBackend(JitBackend):
 
     # -- reading -------------------------------------------------------------------------------------
     def policies(self, resource_group, location, refresh=False):
+        """The policies of a resource group and region, read once per command unless `refresh`."""
         key = (resource_group.lower(), location.lower())
         if not refresh and key not in self._policies and ({'*', key[0]} & self._listed):
             return []
@@ -125,7 +146,9 @@ class DefenderBackend(JitBackend):
 
     def cannot_hold(self, target):
         """Why Defender cannot take this VM, or None."""
-        if len(DEFAULT_POLICY) + len(target.name) > MAX_NAME:
+        # The limit counts the name of the policy the VM would join, which need not be `default`.
+        holder = _holder(self.policies(target.resource_group, target.location), {target.id: None})
+        if len((holder or {}).get('name') or DEFAULT_POLICY) + len(target.name) > MAX_NAME:
             return ("the name is too long for Defender for Cloud JIT (policy name and VM name together may not exceed "
                     "{} characters)".format(MAX_NAME))
         return None
@@ -137,7 +160,7 @@ class DefenderBackend(JitBackend):
                 and target.private_ip in nsg_rules.destination_prefixes(r)]
 
     def requests_of(self, target, requestors=False):
-        policy, _ = self.policy_holding(target)
+        policy, entry = self.policy_holding(target)
         if policy is None:
             return []
         now = self.azure.now()
@@ -160,40 +183,53 @@ class DefenderBackend(JitBackend):
                                              port.get('allowedSourceAddressPrefix') or
                                              ','.join(port.get('allowedSourceAddressPrefixes') or []),
                                              end, status, reason, port.get('mappedPort')))
-                out.append(AccessRequest(rid, target.id, target.name, target.resource_group, self.mode,
-                                         raw.get('requestor') or (self._requestor_of(policy, raw)
-                                                                  if requestors else None),
-                                         parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
-                                         ports, raw.get('justification')))
+                out.append(DefenderRequest(rid, target.id, target.name, target.resource_group, self.mode,
+                                           raw.get('requestor') or (self._requestor_of(policy, raw)
+                                                                    if requestors else None),
+                                           parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
+                                           ports, raw.get('justification'), entry.get('publicIpAddress')))
         return sorted(out, key=lambda r: r.start_time or now, reverse=True)
 
     def _requestor_of(self, policy, raw):
         """Who initiated a request, from the Activity Log, when Defender's answer leaves `requestor` empty (as it
         does for service principals in the recorded sessions). One Activity Log query per resource group per
-        command; an entry not (yet) in the log leaves the requestor unknown."""
+        command, narrowed to Microsoft.Security events since the oldest request that needs explaining; an entry
+        not (yet) in the log leaves the requestor unknown."""
         import datetime as dt
         from azure.core.exceptions import HttpResponseError
         if not raw.get('startTimeUtc'):
             return None
         start = parse_time(raw['startTimeUtc'])
         group = policy['id'].split('/')[4]
-        if group.lower() not in self._callers:
-            since = max(start, self.azure.now() - dt.timedelta(days=89)) - dt.timedelta(days=1)
-            query = "eventTimestamp ge '{}' and resourceGroupName eq '{}'".format(
-                since.strftime('%Y-%m-%dT%H:%M:%SZ'), group)
+        reach, _ = self._callers.get(group.lower(), (None, None))
+        if reach is None or start - dt.timedelta(minutes=2) < reach:
+            floor = self.azure.now() - dt.timedelta(days=LOG_MAX_DAYS)
+            since = max(self._oldest_unnamed(group, policy) - dt.timedelta(minutes=LOG_MARGIN_MINUTES), floor)
+            query = ("eventTimestamp ge '{}' and resourceGroupName eq '{}' and resourceProvider eq "
+                     "'Microsoft.Security'".format(since.strftime('%Y-%m-%dT%H:%M:%SZ'), group))
             try:
                 events = [wire(e) for e in self.azure.monitor.activity_logs.list(
                     filter=query, select='eventTimestamp,caller,operationName,resourceId,status')]
             except HttpResponseError:
                 events = []
-            self._callers[group.lower()] = [
+            # Older than the floor is beyond the log's reach: asking again would find nothing more.
+            reach = since if since > floor else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+            self._callers[group.lower()] = (reach, [
                 (parse_time(e['eventTimestamp']), e.get('caller'), (e.get('resourceId') or '').lower())
                 for e in events if (e.get('operationName') or {}).get('value', '').lower() == INITIATE_ACTION
-                and (e.get('status') or {}).get('value', 'Succeeded') == 'Succeeded']
-        near = [(abs((when - start).total_seconds()), caller) for when, caller, rid in self._callers[group.lower()]
+                and (e.get('status') or {}).get('value', 'Succeeded') == 'Succeeded'])
+        near = [(abs((when - start).total_seconds()), caller) for when, caller, rid in self._callers[group.lower()][1]
                 if rid.startswith(policy['id'].lower()) and caller]
         near = [n for n in near if n[0] <= 120]
         return min(near)[1] if near else None
+
+    def _oldest_unnamed(self, group, policy):
+        """The start of the oldest request without a requestor in the group's policies read so far."""
+        policies = [p for key, held in self._policies.items() if key[0] == group.lower() for p in held]
+        starts = [parse_time(r['startTimeUtc']) for p in policies + [policy]
+                  for r in (p.get('properties') or {}).get('requests') or []
+                  if r.get('startTimeUtc') and not r.get('requestor')]
+        return min(starts)
 
     # -- writing -------------------------------------------------------------------------------------
     def enable(self, targets, policy, dry_run=False):
@@ -216,15 +252,17 @@ class DefenderBackend(JitBackend):
     def _write_entries(self, group, entries, dry_run):
         """Set (or with None, remove) VM entries in the group's policy: read, merge, write, re-read."""
         first = group[0]
+        if not _merge(_vms_of(_holder(self.policies(first.resource_group, first.location), entries)), entries,
+                      group)[1]:
+            return []   # already as wanted (checked on the copy read for mode detection): nothing to write
         changes = []
-        for attempt in range(WRITE_ATTEMPTS):
-            policies = self.policies(first.resource_group, first.location, refresh=attempt > 0)
-            holder = next((p for p in policies if any(
-                _same_vm(e['id'], vm_id) for e in (p.get('properties') or {}).get('virtualMachines') or []
-                for vm_id in entries)), None)
-            holder = holder or next((p for p in policies if p['name'] == DEFAULT_POLICY), None)
+        for _ in range(WRITE_ATTEMPTS):
+            # A PUT replaces the whole list: write back a copy read just now, not the one read for mode detection
+            # before the NSG reads and a confirmation prompt, which may miss a VM someone added since.
+            policies = self.policies(first.resource_group, first.location, refresh=True)
+            holder = _holder(policies, entries)
             name = holder['name'] if holder else DEFAULT_POLICY
-            current = list((holder or {}).get('properties', {}).get('virtualMachines') or [])
+            current = _vms_of(holder)
             merged, changes = _merge(current, entries, group)
             if not changes:
                 return []
@@ -254,7 +292,7 @@ class DefenderBackend(JitBackend):
                               recommendation='Run the command again; it is safe to repeat.')
 
     def open_access(self, target, policy, grants, source, justification, requestor, dry_run=False):
-        holder, _ = self.policy_holding(target)
+        holder, entry = self.policy_holding(target)
         now = self.azure.now()
         ports = []
         for port, duration in grants:
@@ -271,9 +309,9 @@ class DefenderBackend(JitBackend):
             'source': source or '(your public IP, as Azure sees it)',
             'endTime': ports[0]['endTimeUtc'] if ports else None})
         if dry_run:
-            request = AccessRequest(None, target.id, target.name, target.resource_group, self.mode, requestor, now,
-                                    [RequestPort(p.number, p.protocol, source, now + d, 'planned')
-                                     for p, d in grants], justification)
+            request = DefenderRequest(None, target.id, target.name, target.resource_group, self.mode, requestor, now,
+                                      [RequestPort(p.number, p.protocol, source, now + d, 'planned')
+                                       for p, d in grants], justification, entry.get('publicIpAddress'))
             return request, [change]
         parts = policy_id.split('/')
         answer = wire(self.ops.initiate(target.resource_group, parts[8], holder['name'], _initiate_model(body)))
@@ -285,28 +323,72 @@ class DefenderBackend(JitBackend):
                 out_ports.append(RequestPort(int(port['number']), _protocol_of(target, self, port['number']),
                                              port.get('allowedSourceAddressPrefix'), parse_time(port['endTimeUtc']),
                                              ACTIVE, port.get('statusReason'), port.get('mappedPort')))
-        request = AccessRequest(rid, target.id, target.name, target.resource_group, self.mode,
-                                answer.get('requestor') or requestor, start, out_ports,
-                                answer.get('justification') or justification)
+        request = DefenderRequest(rid, target.id, target.name, target.resource_group, self.mode,
+                                  answer.get('requestor') or requestor, start, out_ports,
+                                  answer.get('justification') or justification, entry.get('publicIpAddress'))
         return request, [change]
 
     def close_access(self, target, requests, ports=None, dry_run=False, nsg=None):
-        """Delete Defender's Allow rules of these requests (matched by VM, port and source)."""
+        """Delete Defender's Allow rules of these requests (matched by VM, port and source).
+
+        Sources are compared normalised (Defender may write `1.2.3.4/32` for a request from `1.2.3.4`). When a port
+        still has a Defender allow rule of this VM but none matches the request, nothing is deleted and the
+        command fails naming the rules: reporting "revoked" while the port stays open would be worse."""
         nsg = nsg or nsg_ops.read_nsg(self.azure, target.nsg_id)
-        wanted = {(p.number, (p.source or '').lower()) for r in requests for p in r.ports
+        wanted = {(p.number, _source_key(p.source)) for r in requests for p in r.ports
                   if p.status == ACTIVE and (not ports or p.number in ports)}
+        allows = [r for r in self.protecting_rules(target, nsg)
+                  if ((r.get('properties') or {}).get('access') or '').lower() == 'allow']
+        matched, closed = [], set()
+        for rule in allows:
+            sources = {_source_key(s) for s in nsg_rules.source_prefixes(rule)}
+            hits = {n for n, s in wanted if s in sources and _covers(rule, n)}
+            if hits:
+                matched.append(rule)
+                closed |= hits
+        # A port with no allow rule left at all is already closed (expired, or deleted by hand): fine.
+        stuck = {n: [r for r in allows if _covers(r, n)] for n, _ in wanted if n not in closed}
+        stuck = {n: found for n, found in stuck.items() if found}
+        if stuck:
+            raise ValidationError(
+                '{}: Defender allow rule(s) for port(s) {} do not match the source of the request being revoked: {}. '
+                'Nothing was changed.'.format(target.describe(), ', '.join(str(n) for n in sorted(stuck)), '; '.join(
+                    '{} (source {})'.format(r['name'], ','.join(nsg_rules.source_prefixes(r)))
+                    for n in sorted(stuck) for r in stuck[n])),
+                recommendation='Check those rules in NSG {0}; if they belong to this access, delete them with '
+                               '`az network nsg rule delete -g {1} --nsg-name {2} -n <rule name>`.'.format(
+                                   target.nsg_id, target.nsg_id.split('/')[4], target.nsg_id.split('/')[-1]))
         changes = []
-        for rule in self.protecting_rules(target, nsg):
-            props = rule.get('properties') or {}
-            if props.get('access', '').lower() != 'allow':
-                continue
-            sources = [s.lower() for s in nsg_rules.source_prefixes(rule)]
-            numbers = [low for low, high in nsg_rules.port_ranges(rule) if low == high]
-            if any((n, s) in wanted for n in numbers for s in sources):
-                changes.append(rule_change('delete', target.nsg_id, rule, target.name))
-                if not dry_run:
-                    nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+        for rule in matched:
+            changes.append(rule_change('delete', target.nsg_id, rule, target.name))
+            if not dry_run:
+                nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
         return changes
+
+
+def _source_key(text):
+    """A source as compared against a rule: normalised when it parses, else as written (service tags, junk)."""
+    from azure.cli.core.azclierror import InvalidArgumentValueError
+    from azext_jit.addresses import normalize_prefix
+    try:
+        return normalize_prefix(text)
+    except InvalidArgumentValueError:
+        return str(text or '').strip().lower()
+
+
+def _covers(rule, number):
+    return any(low <= number <= high for low, high in nsg_rules.port_ranges(rule))
+
+
+def _holder(policies, entries):
+    """The policy to write `entries` into: one already listing one of the VMs; else the one named `default` (ARM
+    names are case-insensitive); else any policy of the group and region, so no second policy appears beside it."""
+    for policy in policies:
+        if any(_same_vm(e['id'], vm_id) for e in (policy.get('properties') or {}).get('virtualMachines') or []
+               for vm_id in entries):
+            return policy
+    named = next((p for p in policies if (p.get('name') or '').lower() == DEFAULT_POLICY), None)
+    return named or (policies[0] if policies else None)
 
 
 def _protocol_of(target, backend, number):
@@ -323,6 +405,10 @@ def _port_status(port, end, now):
     if end is not None and end <= now:
         return EXPIRED, 'Expired'
     return ACTIVE, reason
+
+
+def _vms_of(policy):
+    return list((policy or {}).get('properties', {}).get('virtualMachines') or [])
 
 
 def _merge(current, entries, group):

@@ -8,8 +8,13 @@
   Its description carries the end time, the requestor and the request id: that is all `list` and
   `cleanup` need, from any machine.
 - Nothing but the extension removes these rules when time runs out: `cleanup` does, and every command
-  that touches a VM first removes that VM's expired rules.
+  that touches a VM first removes that VM's expired rules. Until then such a rule still lets traffic in,
+  so its port shows as expired with the reason `ExpiredNotRemoved`.
+- A VM whose NSG was detached after `enable` (`target.nsg_id` is None) has no rules to read or remove:
+  it keeps its policy and revocation records, and `disable` still removes them.
 """
+from azure.cli.core.azclierror import ValidationError
+
 from azext_jit import nsg_ops, nsg_rules, vm_records
 from azext_jit.backends.base import (ACTIVE, EXPIRED, REVOKED, AccessRequest, Change, JitBackend, RequestPort,
                                      parse_time, rule_change)
@@ -19,19 +24,41 @@ from azext_jit.policy import JitPolicy
 class NsgBackend(JitBackend):
     mode = 'nsg'
 
+    def __init__(self, azure):
+        super().__init__(azure)
+        self._deleted = set()   # (nsg, rule) deleted or, in a dry run, planned: one command lists each once
+
+    def _delete(self, target, rule, dry_run):
+        """The Change for deleting one rule of the VM, or [] when this command already deleted it."""
+        key = (target.nsg_id.lower(), rule['name'].lower())
+        if key in self._deleted:
+            return []
+        self._deleted.add(key)
+        if not dry_run:
+            nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+        return [rule_change('delete', target.nsg_id, rule, target.name, target.id)]
+
     # -- reading -------------------------------------------------------------------------------------
     def policy_of(self, target):
         data = vm_records.read(target.tags, vm_records.POLICY)
         return JitPolicy.from_dict(data) if data else None
 
     def protecting_rules(self, target, nsg):
+        """Every rule of ours for this VM (by VM key in the name), deny and allow; none without an NSG."""
         key = nsg_rules.vm_key(target.id)
         return [r for r in nsg_ops.rules_of(nsg)
                 if (nsg_rules.parse_rule_name(r['name']) or nsg_rules.RuleName(None, None, None, None, None)).vmkey
                 == key]
 
+    def leftover_rules(self, target):
+        """This VM's rules still in its NSG although it has no NSG-mode policy: what a disable cut short (or a
+        policy tag removed by hand) left behind. `disable(target)` removes them. [] while the policy exists."""
+        if vm_records.POLICY in (target.tags or {}) or not target.nsg_id:
+            return []
+        return self.protecting_rules(target, nsg_ops.read_nsg(self.azure, target.nsg_id))
+
     def requests_of(self, target, requestors=False):  # the allow rule's description names the requestor
-        nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
+        nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)   # None when the NSG was detached: records only
         now = self.azure.now()
         by_id = {}
         for rule in self.protecting_rules(target, nsg):
@@ -42,8 +69,9 @@ class NsgBackend(JitBackend):
             info = nsg_rules.parse_allow_description(props.get('description') or '')
             until = info.until if info else None
             status = ACTIVE if until and until > now else EXPIRED
+            # Expired but still in the NSG: it still lets traffic in until someone removes it, so say so.
             port = RequestPort(name.port, name.protocol, ','.join(nsg_rules.source_prefixes(rule)), until, status,
-                               'Expired' if status == EXPIRED else None)
+                               'ExpiredNotRemoved' if status == EXPIRED else None)
             req = by_id.setdefault(name.request_id, AccessRequest(
                 name.request_id, target.id, target.name, target.resource_group, self.mode,
                 info.requestor if info else None, None, []))
@@ -69,12 +97,12 @@ class NsgBackend(JitBackend):
         changes = []
         for rule in self.expired_rules(nsg):
             if rule['name'] in mine:
-                changes.append(rule_change('delete', target.nsg_id, rule, target.name))
-                if not dry_run:
-                    nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+                changes += self._delete(target, rule, dry_run)
         return changes
 
     def expired_rules(self, nsg, now=None):
+        if not nsg:
+            return []
         now = now or self.azure.now()
         found = []
         for rule in nsg_ops.rules_of(nsg):
@@ -99,31 +127,49 @@ class NsgBackend(JitBackend):
                                       target.id))
                 if not dry_run:
                     vm_records.write(self.azure, target.id, target.tags, vm_records.POLICY, policy.to_dict())
-            nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)
-            changes += self._write_deny_rules(target, policy, nsg, dry_run)
+            if not target.nsg_id:
+                continue
+            # Expired allow rules still let traffic in: re-enabling is a good moment to close them.
+            changes += self.remove_expired(target, dry_run)
+            changes += self._write_deny_rules(target, policy, dry_run)
         return changes
 
-    def _write_deny_rules(self, target, policy, nsg, dry_run):
-        rules = nsg_ops.rules_of(nsg)
+    def _write_deny_rules(self, target, policy, dry_run):
         ports = [(p.number, p.protocol) for p in policy.ports]
-        wanted = nsg_rules.build_deny_rules(target.id, target.name, target.private_ip, ports, rules)
-        existing = {r['name'].lower(): r for r in self.protecting_rules(target, nsg)
-                    if nsg_rules.parse_rule_name(r['name']).kind == 'deny'}
-        changes = []
-        for rule in wanted:
-            current = existing.pop(rule['name'].lower(), None)
-            if current is not None and nsg_rules.rules_equivalent(current, rule):
+        current = nsg_ops.read_nsg(self.azure, target.nsg_id)
+        before = {r['name'].lower(): r for r in self.protecting_rules(target, current)
+                  if nsg_rules.parse_rule_name(r['name']).kind == 'deny'}
+
+        def build(nsg, attempt):  # pylint: disable=unused-argument
+            # From the NSG as it is now: after losing a priority to another VM's enable, the next free one.
+            mine = {r['name'].lower(): r for r in self.protecting_rules(target, nsg)}
+            wanted = nsg_rules.build_deny_rules(target.id, target.name, target.private_ip, ports,
+                                                nsg_ops.rules_of(nsg))
+            return [r for r in wanted if not (r['name'].lower() in mine
+                                              and nsg_rules.rules_equivalent(mine[r['name'].lower()], r))]
+
+        if dry_run:
+            written = build(current, 0)
+        else:
+            written = nsg_ops.add_rules(self.azure, target.nsg_id, build)
+        changes = [rule_change('update' if r['name'].lower() in before else 'create', target.nsg_id, r, target.name,
+                               target.id) for r in written]
+        wanted_names = {nsg_rules.deny_rule_name(target.id, protocol).lower()
+                        for protocol in nsg_rules.group_ports_by_protocol(ports)}
+        for name, stale in before.items():  # a protocol no longer in the policy
+            if name in wanted_names:
                 continue
-            changes.append(rule_change('update' if current else 'create', target.nsg_id, rule, target.name, target.id))
-            if not dry_run:
-                nsg_ops.put_rule(self.azure, target.nsg_id, rule)
-        for stale in existing.values():  # a protocol no longer in the policy
-            changes.append(rule_change('delete', target.nsg_id, stale, target.name, target.id))
-            if not dry_run:
-                nsg_ops.delete_rule(self.azure, target.nsg_id, stale['name'])
+            changes += self._delete(target, stale, dry_run)
         return changes
 
     def open_access(self, target, policy, grants, source, justification, requestor, dry_run=False):
+        if not target.nsg_id:
+            raise ValidationError(
+                "{} has no network security group on its primary NIC or its subnet any more, so JIT cannot open "
+                "access through one.".format(target.describe()),
+                "Attach its NSG again (`az network nic update -g {} --name <nic> --network-security-group <nsg>`), "
+                "or take the VM out of JIT with `az vm jit disable -g {} -n {}`.".format(
+                    target.resource_group, target.resource_group, target.name))
         request_id = nsg_rules.new_request_id()
         now = self.azure.now()
         ends = {port.number: now + duration for port, duration in grants}
@@ -154,27 +200,31 @@ class NsgBackend(JitBackend):
 
     def close_access(self, target, requests, ports=None, dry_run=False, nsg=None):
         nsg = nsg or nsg_ops.read_nsg(self.azure, target.nsg_id)
+        if not nsg:   # NSG detached: no rule is left to close
+            return []
         ids = {r.id for r in requests}
         changes = []
         for rule in self.protecting_rules(target, nsg):
             name = nsg_rules.parse_rule_name(rule['name'])
             if name.kind == 'allow' and name.request_id in ids and (not ports or name.port in ports):
-                changes.append(rule_change('delete', target.nsg_id, rule, target.name))
-                if not dry_run:
-                    nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+                changes += self._delete(target, rule, dry_run)
         return changes
 
     def disable(self, target, dry_run=False):
-        nsg = nsg_ops.read_nsg(self.azure, target.nsg_id) if target.nsg_id else None
+        """Remove the policy, then every rule of the VM (by VM key), whether or not the policy tag still exists.
+
+        The policy goes first: it needs tags permission, which a requester lacks, so such a caller is stopped
+        before any rule is touched instead of leaving the VM unprotected but still marked enabled. Rules left by
+        an earlier disable cut short between the two steps are removed all the same.
+        """
         changes = []
-        for rule in self.protecting_rules(target, nsg) if nsg else []:
-            changes.append(rule_change('delete', target.nsg_id, rule, target.name))
-            if not dry_run:
-                nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
         if vm_records.POLICY in target.tags:
-            changes.append(Change('delete', 'policy', target.id, target.name, {'storedIn': 'VM tags'}))
+            changes.append(Change('delete', 'policy', target.id, target.name, {'storedIn': 'VM tags'}, target.id))
             if not dry_run:
                 vm_records.write(self.azure, target.id, target.tags, vm_records.POLICY, None)
+        nsg = nsg_ops.read_nsg(self.azure, target.nsg_id)   # None when detached: only the tag to remove
+        for rule in self.protecting_rules(target, nsg):
+            changes += self._delete(target, rule, dry_run)
         return changes
 
 

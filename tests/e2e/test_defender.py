@@ -657,15 +657,15 @@ def test_arm_calls_per_command(az, standin, rg):
     """ARM calls per command (paths under /subscriptions, long-running-operation polls included; Azure AD's
     token and discovery calls are not ARM calls). Three VMs, NSG on the NIC, one policy `default`.
     Measured against the stand-in:
-      enable (1st VM, new policy)        7: VM, NIC, policy list (RG+region), pricing, NSG, PUT, GET policy
-      enable (2nd VM, existing policy)   7: the same (the pricing is read again for a VM without JIT)
-      enable -g (3 VMs, 2 already in)   11: VM list, 3 x NIC, policy list, pricing, 3 x NSG, one PUT + GET
+      enable (1st VM, new policy)        8: VM, NIC, policy list, pricing, NSG, fresh policy list, PUT, GET
+      enable (2nd VM, existing policy)   8: the same (the pricing is read again for a VM without JIT)
+      enable -g (3 VMs, 2 already in)   12: VM list, 3 x NIC, policy list, pricing, 3 x NSG, fresh list, PUT, GET
       request (one port)                 4: VM, NIC, policy list, POST initiate         <- asserted <= 4
-      show                               4: VM, NIC, policy list, NSG
-      list -g (3 VMs, 1 policy)          2: VM list, policy list (RG): no per-VM reads  <- asserted
-      list -g at one item per page       4: VM list 3 pages + policy list 1 page        <- asserted
+      show                               5: VM, NIC, policy list, NSG, Activity Log (who asked)
+      list -g (3 VMs, 1 policy)          3: VM list, policy list (RG), Activity Log     <- policy list asserted
+      list -g at one item per page       5: VM list 3 pages + policy list 1 page + Activity Log
       revoke (one open port)             7: VM, NIC, policy list, NSG, DELETE rule + 1 LRO poll, tags PATCH
-      disable (no open request)          5: VM, NIC, policy list, PUT, GET policy
+      disable (no open request)          7: VM, NIC, policy list, fresh policy list, PUT, GET policy, tags
     Printed with `pytest -s`; only request and the policy pages of list are asserted."""
     world = standin.world
     for name in ('m1', 'm2', 'm3'):
