@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from knack.log import get_logger
 
 from azext_jit import nsg_ops, nsg_rules, vm_records
-from azext_jit.backends.base import Change, rule_change
+from azext_jit.backends.base import rule_change
 
 logger = get_logger(__name__)
 
@@ -158,6 +158,3 @@ def summary(target, mode, policy, changes, plan, dry_run):
     return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': mode, 'dryRun': dry_run,
             'policy': policy.to_dict(), 'changes': [c.to_dict() for c in changes],
             'warnings': plan.warnings}
-
-
-_ = Change

@@ -29,14 +29,6 @@ class VmTarget:
     nic_count: int = 1
     asg_ids: list = None       # application security groups of the primary IP configuration (None: not read)
 
-    @property
-    def nsg_name(self):
-        return self.nsg_id and parse_resource_id(self.nsg_id)['name']
-
-    @property
-    def nsg_resource_group(self):
-        return self.nsg_id and parse_resource_id(self.nsg_id)['resource_group']
-
     def describe(self):
         return "VM '{}' in resource group '{}'".format(self.name, self.resource_group)
 

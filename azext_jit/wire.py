@@ -1,4 +1,4 @@
-"""SDK objects to ARM's wire JSON, and back.
+"""SDK objects to ARM's wire JSON.
 
 The extension reasons about resources in the shape ARM sends them (camelCase, `properties` nested), the
 shape the REST docs and `az rest` show. Older SDKs (compute, security, resource) use msrest models; the
@@ -14,8 +14,3 @@ def wire(obj):
     if hasattr(obj, 'as_dict'):            # azure-core model_base (dict-like)
         return obj.as_dict()
     return dict(obj)
-
-
-def model(model_class, data):
-    """A msrest-style SDK model from wire JSON (what the older SDKs want as request bodies)."""
-    return model_class.deserialize(data)
