@@ -47,6 +47,8 @@ from datetime import datetime, timezone
 
 from azure.cli.core.azclierror import InvalidArgumentValueError, ValidationError
 
+from .addresses import is_any
+
 MIN_PRIORITY = 100
 MAX_PRIORITY = 4096
 DEFAULT_DENY_PRIORITY = 1000
@@ -62,7 +64,6 @@ _NSG_PROTOCOL_CARRIES = {"tcp": {"TCP"}, "udp": {"UDP"}, "*": {"TCP", "UDP"}}
 _NAME_PROTOCOL = {"TCP": "tcp", "UDP": "udp", "*": "any"}
 _NAME_PROTOCOL_BACK = {v: k for k, v in _NAME_PROTOCOL.items()}
 
-_ANY_SOURCES = frozenset({"*", "any", "internet", "0.0.0.0/0", "::/0"})
 # Destinations that always include the VM's private IP: everything, and the VNet the VM lives in.
 _ANY_DESTINATIONS = frozenset({"*", "any", "virtualnetwork"})
 
@@ -229,7 +230,7 @@ def rule_covers_port(rule, port, protocol):
 
 def is_any_source(prefix):
     """True for the spellings of "the whole internet": ``*``, ``Internet``, ``Any``, ``0.0.0.0/0``, ``::/0``."""
-    return _lower(prefix) in _ANY_SOURCES
+    return is_any(prefix)
 
 
 def rule_allows_any_source(rule):

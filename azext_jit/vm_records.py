@@ -63,16 +63,10 @@ def changes_for(tags, name, document):
 
 def write(azure, vm_id, tags, name, document):
     """Store (or with None, remove) one record; `tags` is the VM's current tag set, updated in place."""
-    from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
     merge, delete = changes_for(tags, name, document)
-    if merge and any((tags or {}).get(k) != v for k, v in merge.items()):
-        _patch_tags(azure, vm_id, TagsPatchResource(operation='Merge', properties=Tags(tags=merge)))
-    if delete:
-        _patch_tags(azure, vm_id, TagsPatchResource(operation='Delete',
-                                                    properties=Tags(tags={k: tags[k] for k in delete})))
-    for key in delete:
-        tags.pop(key, None)
-    tags.update(merge)
+    if any((tags or {}).get(k) != v for k, v in merge.items()):
+        merge_tags(azure, vm_id, tags, merge)
+    delete_tags(azure, vm_id, tags, delete)
 
 
 def revocations(tags):

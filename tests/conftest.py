@@ -20,8 +20,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 from tests import harness  # noqa: E402
 from tests.standin.app import Standin  # noqa: E402
 
-SUB_SCOPE = '/subscriptions/{}'
-
 
 def _source_digest():
     digest = hashlib.sha256()
@@ -58,27 +56,10 @@ def installed_extension_dir():
     return ext_dir
 
 
-JIT_REQUESTER_ACTIONS = [
-    'Microsoft.Compute/virtualMachines/read', 'Microsoft.Network/*/read',
-    'Microsoft.Security/locations/jitNetworkAccessPolicies/read',
-    'Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action',
-    'Microsoft.Security/pricings/read', 'Microsoft.Resources/subscriptions/resourceGroups/read',
-    'Microsoft.Network/networkSecurityGroups/securityRules/write',
-    'Microsoft.Network/networkSecurityGroups/securityRules/delete',
-]
-
-
 @pytest.fixture(scope='session')
 def standin(tmp_path_factory):
-    from tests.standin.world import RoleDefinition
     server = Standin(str(tmp_path_factory.mktemp('standin'))).start()
-    world = server.world
-    scope = SUB_SCOPE.format(server.sub)
-    world.roles['jit requester'] = RoleDefinition('JIT Requester', JIT_REQUESTER_ACTIONS)
-    world.add_identity('admin', [('Owner', scope)], public_ip='198.51.100.10')
-    world.add_identity('requester', [('JIT Requester', scope)], public_ip='198.51.100.20')
-    world.add_identity('reader', [('Reader', scope)], public_ip='198.51.100.30')
-    world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
+    server.add_test_identities()
     yield server
     server.stop()
 

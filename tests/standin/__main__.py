@@ -18,25 +18,9 @@ import threading
 from .app import Standin
 from . import security
 
-REQUESTER_ACTIONS = [
-    'Microsoft.Compute/virtualMachines/read', 'Microsoft.Network/*/read',
-    'Microsoft.Security/locations/jitNetworkAccessPolicies/read',
-    'Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action', 'Microsoft.Security/pricings/read',
-    'Microsoft.Resources/subscriptions/resourceGroups/read',
-    'Microsoft.Network/networkSecurityGroups/securityRules/write',
-    'Microsoft.Network/networkSecurityGroups/securityRules/delete',
-]
-
 
 def seed(standin):
-    from .world import RoleDefinition
-    world = standin.world
-    scope = '/subscriptions/' + standin.sub
-    world.roles['jit requester'] = RoleDefinition('JIT Requester', REQUESTER_ACTIONS)
-    world.add_identity('admin', [('Owner', scope)], public_ip='198.51.100.10')
-    world.add_identity('requester', [('JIT Requester', scope)], public_ip='198.51.100.20')
-    world.add_identity('reader', [('Reader', scope)], public_ip='198.51.100.30')
-    world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
+    standin.add_test_identities()
     open_ssh = {'name': 'AllowSSHFromAnywhere', 'properties': {
         'priority': 300, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp', 'sourcePortRange': '*',
         'destinationPortRange': '22', 'sourceAddressPrefix': '*', 'destinationAddressPrefix': '*',

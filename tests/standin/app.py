@@ -6,6 +6,14 @@ from .server import StandinServer
 from .world import World
 
 DEFAULT_LOCATION = 'westeurope'
+REQUESTER_ACTIONS = [
+    'Microsoft.Compute/virtualMachines/read', 'Microsoft.Network/*/read',
+    'Microsoft.Security/locations/jitNetworkAccessPolicies/read',
+    'Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action', 'Microsoft.Security/pricings/read',
+    'Microsoft.Resources/subscriptions/resourceGroups/read',
+    'Microsoft.Network/networkSecurityGroups/securityRules/write',
+    'Microsoft.Network/networkSecurityGroups/securityRules/delete',
+]
 
 
 def make_certificates(directory):
@@ -92,6 +100,17 @@ class Standin:
     def _nsg_id(self, rg, name):
         return '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/{}'.format(
             self.sub, rg, name)
+
+    def add_test_identities(self):
+        """The identities tests and demos sign in as, each with its own public IP: admin (Owner), requester (the
+        actions a JIT requester needs), reader (Reader) and function-app (the cleanup runner's managed identity)."""
+        from .world import RoleDefinition
+        world, scope = self.world, '/subscriptions/' + self.sub
+        world.roles['jit requester'] = RoleDefinition('JIT Requester', REQUESTER_ACTIONS)
+        world.add_identity('admin', [('Owner', scope)], public_ip='198.51.100.10')
+        world.add_identity('requester', [('JIT Requester', scope)], public_ip='198.51.100.20')
+        world.add_identity('reader', [('Reader', scope)], public_ip='198.51.100.30')
+        world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
 
     def nsg_rules(self, nsg_id):
         return self.world.get(nsg_id)['properties']['securityRules']
