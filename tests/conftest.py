@@ -4,11 +4,7 @@ Tests build their own resource group (`rg` fixture) so they never see each other
 the stand-in must have seen no request body that violates the swagger, and the tripwire proxy must not
 have been touched (no traffic to any host but 127.0.0.1).
 """
-import contextlib
-import fcntl
-import hashlib
 import os
-import subprocess
 import sys
 import uuid
 
@@ -19,41 +15,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from tests import harness  # noqa: E402
 from tests.standin.app import Standin  # noqa: E402
-
-
-def _source_digest():
-    digest = hashlib.sha256()
-    for root, _, files in sorted(os.walk(os.path.join(harness.REPO, 'azext_jit'))):
-        for name in sorted(files):
-            if name.endswith(('.py', '.json')):
-                with open(os.path.join(root, name), 'rb') as f:
-                    digest.update(name.encode() + f.read())
-    with open(os.path.join(harness.REPO, 'setup.py'), 'rb') as f:
-        digest.update(f.read())
-    return digest.hexdigest()[:16]
-
-
-def installed_extension_dir():
-    """An AZURE_EXTENSION_DIR holding this source tree's wheel, installed by `az extension add`.
-
-    `.ci/run` installs it once and passes JIT_TEST_EXTENSION_DIR; a developer's run builds it here, once per
-    source version (cached under the system temp dir, guarded by a lock for parallel workers).
-    """
-    given = os.environ.get('JIT_TEST_EXTENSION_DIR')
-    if given:
-        return given
-    base = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'azvmjit-test-ext', _source_digest())
-    os.makedirs(base, exist_ok=True)
-    ext_dir = os.path.join(base, 'extensions')
-    with open(os.path.join(base, 'lock'), 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.isdir(os.path.join(ext_dir, 'jit')):
-            wheel = harness.build_wheel(os.path.join(base, 'dist'))
-            env = dict(os.environ, AZURE_EXTENSION_DIR=ext_dir, AZURE_CONFIG_DIR=os.path.join(base, 'cfg'),
-                       AZURE_CORE_COLLECT_TELEMETRY='no')
-            subprocess.run([harness.az_executable(), 'extension', 'add', '--source', wheel, '--yes'], env=env,
-                           check=True, capture_output=True)
-    return ext_dir
 
 
 @pytest.fixture(scope='session')
@@ -67,7 +28,8 @@ def standin(tmp_path_factory):
 @pytest.fixture(scope='session')
 def az_env(standin, tmp_path_factory):
     tripwire = harness.Tripwire()
-    env = harness.AzEnvironment(str(tmp_path_factory.mktemp('az')), standin, installed_extension_dir(), tripwire)
+    env = harness.AzEnvironment(str(tmp_path_factory.mktemp('az')), standin, harness.installed_extension_dir(),
+                                tripwire)
     yield env
     tripwire.shutdown()
 
@@ -114,16 +76,6 @@ def defender_off(standin):
     security.set_defender_plan(standin.world, False)
     yield
     security.set_defender_plan(standin.world, True)
-
-
-@contextlib.contextmanager
-def page_size(world, size):
-    old = world.page_size
-    world.page_size = size
-    try:
-        yield
-    finally:
-        world.page_size = old
 
 
 def pytest_configure(config):

@@ -7,6 +7,9 @@
 - A tripwire proxy catches any attempt to reach a host other than 127.0.0.1: az is pointed at it with
   HTTPS_PROXY, and NO_PROXY exempts only the loopback address. Tests fail when it was touched.
 """
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -173,3 +176,48 @@ class AzRunner:
         argv = [az_executable()] + [str(a) for a in args] + (['-o', output] if output else [])
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.config_dir,
                                 env=self.environment.base_env(self.config_dir), stdin=subprocess.DEVNULL)
+
+
+def _source_digest():
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(os.path.join(REPO, 'azext_jit'))):
+        for name in sorted(files):
+            if name.endswith(('.py', '.json')):
+                with open(os.path.join(root, name), 'rb') as f:
+                    digest.update(name.encode() + f.read())
+    with open(os.path.join(REPO, 'setup.py'), 'rb') as f:
+        digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def installed_extension_dir():
+    """An AZURE_EXTENSION_DIR holding this source tree's wheel, installed by `az extension add`.
+
+    `.ci/run` installs it once and passes JIT_TEST_EXTENSION_DIR; a developer's run builds it here, once per
+    source version (cached under the system temp dir, guarded by a lock for parallel workers).
+    """
+    given = os.environ.get('JIT_TEST_EXTENSION_DIR')
+    if given:
+        return given
+    base = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'azvmjit-test-ext', _source_digest())
+    os.makedirs(base, exist_ok=True)
+    ext_dir = os.path.join(base, 'extensions')
+    with open(os.path.join(base, 'lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(ext_dir, 'jit')):
+            wheel = build_wheel(os.path.join(base, 'dist'))
+            env = dict(os.environ, AZURE_EXTENSION_DIR=ext_dir, AZURE_CONFIG_DIR=os.path.join(base, 'cfg'),
+                       AZURE_CORE_COLLECT_TELEMETRY='no')
+            subprocess.run([az_executable(), 'extension', 'add', '--source', wheel, '--yes'], env=env,
+                           check=True, capture_output=True)
+    return ext_dir
+
+
+@contextlib.contextmanager
+def page_size(world, size):
+    old = world.page_size
+    world.page_size = size
+    try:
+        yield
+    finally:
+        world.page_size = old

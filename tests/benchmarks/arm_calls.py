@@ -9,7 +9,7 @@ import collections
 import sys
 import tempfile
 
-from tests import conftest, harness
+from tests import harness
 from tests.standin import security
 from tests.standin.app import Standin
 
@@ -33,7 +33,7 @@ def main():
     standin = Standin(work).start()
     world = standin.world
     world.add_identity('admin', [('Owner', '/subscriptions/' + standin.sub)])
-    env = harness.AzEnvironment(work, standin, conftest.installed_extension_dir(), harness.Tripwire())
+    env = harness.AzEnvironment(work, standin, harness.installed_extension_dir(), harness.Tripwire())
     az = env.login('admin')
     rows = []
     for mode in ('defender', 'nsg'):

@@ -14,7 +14,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import page_size
+from tests.harness import page_size
 from tests.standin import security
 
 LOCATION = 'westeurope'

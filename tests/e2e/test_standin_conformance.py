@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests import harness
-from tests.conftest import page_size
+from tests.harness import page_size
 from tests.standin import security
 from tests.standin.world import Fault
 
