@@ -80,3 +80,20 @@ def defender_off(standin):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'expects_violation: the test sends a body the swagger refuses on purpose')
+
+
+@pytest.fixture
+def faults(standin):
+    """Add stand-in faults (`Fault` arguments); they are gone after the test, hit or not (the world is shared)."""
+    from tests.standin.world import Fault
+    added = []
+
+    def add(*args, **kwargs):
+        fault = Fault(*args, **kwargs)
+        added.append(fault)
+        standin.world.faults.append(fault)
+        return fault
+    yield add
+    for fault in added:
+        if fault in standin.world.faults:
+            standin.world.faults.remove(fault)

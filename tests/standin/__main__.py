@@ -49,8 +49,11 @@ def main(argv=None):
         key = name.upper().replace('-', '_')
         lines['STANDIN_{}_ID'.format(key)] = ident.client_id
         lines['STANDIN_{}_SECRET'.format(key)] = ident.secret
-    with open(args.env_file, 'w') as f:
+    # Written aside and renamed into place: whoever waits for the file never reads half of it.
+    partial = args.env_file + '.partial'
+    with open(partial, 'w') as f:
         f.write(''.join('{}={}\n'.format(k, shlex.quote(v)) for k, v in lines.items()))
+    os.replace(partial, args.env_file)
     sys.stderr.write('stand-in listening on {} (pid {})\n'.format(standin.base_url, os.getpid()))
 
     stop = threading.Event()

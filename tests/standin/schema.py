@@ -33,7 +33,7 @@ Decisions (where the swagger alone does not say what Azure does):
   In a *response* readOnly properties are checked like any other: they are what the server must get right.
 - `null` for a property counts as the property being absent (how ARM reads it in a PUT): fine when optional,
   a violation when required. `null` elsewhere (array item, body) is a type violation unless `x-nullable`.
-- A spec file that the local mirror lacks (networkSecurityGroup.json refers to networkInterface.json and
+- A spec file that the copy lacks (networkSecurityGroup.json refers to networkInterface.json and
   others) raises SpecError when a body actually reaches it, rather than passing unseen data as valid.
 """
 import datetime as dt
@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SPECS_ENV = "JIT_STANDIN_SPECS"
+# Azure's published material the stand-in is held to, copied verbatim (provenance in reference/SOURCES.md).
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 SPEC_FILES = {
     "security-jit": "security/2020-01-01/jitNetworkAccessPolicies.json",
     "network-nsg": "network/2024-05-01/networkSecurityGroup.json",
@@ -59,10 +61,10 @@ class SpecError(Exception):
 
 
 def specs_root():
-    """Where the azure-rest-api-specs mirror is: $JIT_STANDIN_SPECS, else /work/shared/... beside the repo."""
+    """Where the azure-rest-api-specs files are: $JIT_STANDIN_SPECS, else the copy in reference/ beside this module."""
     if os.environ.get(SPECS_ENV):
         return Path(os.environ[SPECS_ENV])
-    return Path(__file__).resolve().parents[3] / "shared" / "reference" / "azure" / "azure-rest-api-specs"
+    return REFERENCE_DIR / "azure-rest-api-specs"
 
 
 _documents = {}  # absolute path -> parsed swagger file; types.json and network.json are shared by many specs
@@ -189,9 +191,9 @@ def _absolute_refs(node, path):
 
 
 def _locate(referrer, relative):
-    """The file a relative `$ref` names, tolerating the local mirror's flattened layout.
+    """The file a relative `$ref` names, tolerating the copy's flattened layout.
 
-    The mirror keeps `security/2020-01-01/` where azure-rest-api-specs has
+    The copy keeps `security/2020-01-01/` where azure-rest-api-specs has
     `specification/security/resource-manager/Microsoft.Security/stable/2020-01-01/`, so the security spec's
     `../../../common/v1/types.json` climbs past it. When the literal target is missing, retry with fewer
     leading `../`: each retry lands closer to the referring file, never above the literal target.
@@ -248,7 +250,7 @@ def _type_of(schema):
 
 
 def _is_read_only(schema, where):
-    if "readOnly" in schema:  # beside a `$ref`, so the target (perhaps in a file the mirror lacks) is not needed
+    if "readOnly" in schema:  # beside a `$ref`, so the target (perhaps in a file the copy lacks) is not needed
         return bool(schema["readOnly"])
     try:
         return bool(_deref(schema).get("readOnly"))

@@ -2,8 +2,8 @@
 just-in-time VM access (`locations/jitNetworkAccessPolicies`), including what Defender does to the NSGs.
 
 Sources: the 2020-01-01 JIT swagger and its examples, the azure-powershell session records (2020-2023),
-the azure-cli recording, and the quotes in reference/azure/SOURCES.md about the rules Defender writes
-(notes/azure-facts.md sections 1, 2, 5). What they do not settle is decided here, each decision marked
+the azure-cli recording (all under reference/), and the quotes in reference/SOURCES.md about the rules
+Defender writes and the errors Azure answers. What they do not settle is decided here, each decision marked
 *unconfirmed*; where the choice mattered, the harsher behaviour was taken, so a client that copes with the
 stand-in copes with Azure.
 
@@ -40,7 +40,7 @@ Policies
   policy name + VM name longer than 56 characters (that limit is exactly what keeps Defender's allow
   rule description within the NSG's 140 characters).
 
-NSG effects (what Defender does, azure-facts section 2)
+NSG effects (what Defender does; reference/SOURCES.md quotes the sources)
 - The NSG is the one on the VM's primary NIC, else the one on that NIC's primary IP configuration's
   subnet. A VM with neither is still accepted and gets no rules *unconfirmed*; the same for initiate.
 - Deny rule, one per VM when it joins the policy: `SecurityCenter-JITRule_<int>_<32 upper hex>`, the int a

@@ -3,8 +3,8 @@
 Each test gets a fresh world behind one server per module and talks to it with `requests` and a token from
 `tokens.issue`, so the framework (authentication, api-version, RBAC, faults, the request log) and the
 handlers are exercised together. What a body or header must look like comes from the swagger specs, their
-examples and the real recordings under /work/shared/reference/azure (SOURCES.md), not from the stand-in's
-own code: where a test compares with one of those, it says which.
+examples and the real recordings copied under tests/standin/reference (its SOURCES.md), not from the
+stand-in's own code: where a test compares with one of those, it says which.
 """
 import copy
 import datetime as dt
@@ -27,13 +27,13 @@ LOG_API = '2015-04-01'
 RG = 'rg1'
 LOC = 'westeurope'
 SPECS = schema.specs_root()
-REFERENCE = SPECS.parent
+REFERENCE = schema.REFERENCE_DIR
 NET_EXAMPLES = SPECS / 'network' / '2024-05-01' / 'examples'
 JIT_EXAMPLES = SPECS / 'security' / '2020-01-01' / 'examples' / 'JitNetworkAccessPolicies'
 NET_RECORDING = REFERENCE / 'azure-sdk-for-net' / 'network' / 'SessionRecords' / 'SecurityRuleTests' / \
     'SecurityRuleWithRulesApiTest.EXCERPT.json'
 JIT_EXAMPLE_SUB = '20ff7fc3-e762-44dd-bd96-b71116dcdc23'
-# The 403 message ARM writes (azure-facts section 5, SOURCES.md "Error bodies").
+# The 403 message ARM writes (tests/standin/reference/SOURCES.md, "Error bodies").
 AUTHORIZATION_FAILED = re.compile(
     r"^The client '(?P<client>[^']+)' with object id '(?P<oid>[^']+)' does not have authorization to perform "
     r"action '(?P<action>[^']+)' over scope '(?P<scope>[^']+)' or the scope is invalid\. If access was recently "
@@ -274,7 +274,7 @@ def test_rule_delete_answers_202_with_location_and_async_operation_then_204_when
     assert client.follow(async_url).json() == {'status': 'Succeeded'}
     missing = client.call('GET', client.rule_path('r1'))
     assert missing.status_code == 404
-    assert missing.json()['code'] == 'NotFound'  # the Network RP's own, unwrapped body (azure-facts section 5)
+    assert missing.json()['code'] == 'NotFound'  # the Network RP's own, unwrapped body (SOURCES.md)
     again = client.call('DELETE', client.rule_path('r1'))
     assert again.status_code == 204 and again.content == b''
     assert spec.validate_response('SecurityRules_Delete', 204, None) == []
