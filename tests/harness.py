@@ -6,12 +6,15 @@
   registered as a cloud and the identity logged in as a service principal.
 - A tripwire proxy catches any attempt to reach a host other than 127.0.0.1: az is pointed at it with
   HTTPS_PROXY, and NO_PROXY exempts only the loopback address. Tests fail when it was touched.
+- At the end, plain helpers the end-to-end tests share to read Azure's state back from the stand-in.
 """
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socketserver
 import subprocess
@@ -19,6 +22,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+
+from tests.standin import security
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -221,3 +226,148 @@ def page_size(world, size):
         yield
     finally:
         world.page_size = old
+
+
+# -- what the end-to-end tests read back from the stand-in ------------------------------------------------------
+# Plain helpers shared by several test files. They read Azure's state from the stand-in (its resources, the ARM
+# request log), never from the extension.
+
+LOCATION = 'westeurope'         # where the stand-in puts resource groups and VMs unless told otherwise
+ADMIN_IP = '198.51.100.10'      # the admin identity's public IP: what Defender takes as "My IP"
+PRODUCT_RULE_PREFIX = 'AzVmJit-'
+ALLOW_ANY_SSH = {'name': 'AllowSshAny', 'properties': {
+    'priority': 300, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp', 'sourcePortRange': '*',
+    'destinationPortRange': '22', 'sourceAddressPrefix': '*', 'destinationAddressPrefix': '*'}}
+
+
+def jit(az, *args, **kwargs):
+    """`az vm jit <args>`; returns the Result."""
+    return az.run('vm', 'jit', *args, **kwargs)
+
+
+def ok(az, *args, **kwargs):
+    """`az vm jit <args>`, insisting on exit code 0; returns the parsed JSON."""
+    result = jit(az, *args, **kwargs)
+    assert result.code == 0, result
+    return result.json
+
+
+def enable(az, rg, vm, *extra):
+    """`az vm jit enable` of one VM with the default ports and mode, confirmed with --yes."""
+    return az.ok('vm', 'jit', 'enable', '-g', rg, '-n', vm, '--yes', *extra)
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith('ERROR')]
+
+
+def writes_since(world, mark):
+    """Writes that reached Azure since `mark` (an index into world.requests): PUT/PATCH/DELETE, and POST actions."""
+    return ['{} {}'.format(r.method, r.path) for r in world.requests[mark:]
+            if r.method in ('PUT', 'PATCH', 'DELETE') or (r.method == 'POST' and r.path.startswith('/subscriptions'))]
+
+
+class ArmLog:
+    """The ARM calls (paths under /subscriptions) the stand-in saw since `mark()`; token and discovery calls
+    (/{tenant}/oauth2/..., /{tenant}/v2.0/...) are not ARM calls and are left out."""
+
+    def __init__(self, world):
+        self.world = world
+        self.start = len(world.requests)
+
+    def mark(self):
+        self.start = len(self.world.requests)
+
+    @property
+    def calls(self):
+        return [r for r in self.world.requests[self.start:] if r.path.startswith('/subscriptions')]
+
+    def writes(self):
+        return [r for r in self.calls if r.method != 'GET']
+
+    def initiates(self):
+        return [r for r in self.calls if r.method == 'POST' and r.path.endswith('/initiate')]
+
+    def summary(self):
+        return ['{} {}'.format(r.method, r.path) for r in self.calls]
+
+
+# NSG mode: the product's own rules and the records it keeps in the VM's tags.
+def rules(standin, nsg_id):
+    """A copy of an NSG's rules as stored."""
+    return copy.deepcopy(standin.nsg_rules(nsg_id))
+
+
+def rules_by_name(standin, nsg_id):
+    return {r['name']: r for r in rules(standin, nsg_id)}
+
+
+def product_rules(standin, nsg_id, access=None):
+    """The rules the extension wrote into an NSG (optionally only its Allow or Deny rules)."""
+    return [r for r in rules(standin, nsg_id) if r['name'].startswith(PRODUCT_RULE_PREFIX)
+            and (access is None or r['properties']['access'] == access)]
+
+
+def vm_rules(standin, vm):
+    """This VM's rules of ours (its private IP is the destination of each)."""
+    return [r for r in product_rules(standin, vm['nsg_id'])
+            if r['properties']['destinationAddressPrefix'] == vm['private_ip']]
+
+
+def source_of(rule):
+    props = rule['properties']
+    return props.get('sourceAddressPrefix') or ','.join(props.get('sourceAddressPrefixes') or [])
+
+
+def jit_tags(standin, vm_id):
+    return {k: v for k, v in (standin.world.get(vm_id).get('tags') or {}).items() if k.startswith('azvmjit-')}
+
+
+def policy_tags(standin, vm_id):
+    return {k: v for k, v in jit_tags(standin, vm_id).items() if k.startswith('azvmjit-policy')}
+
+
+# Defender mode: its jitNetworkAccessPolicies and its own NSG rules.
+def policy_id(standin, rg, name='default'):
+    return security.policy_id(standin.sub, rg, LOCATION, name)
+
+
+def stored_policy(standin, rg, name='default'):
+    return copy.deepcopy(standin.world.get(policy_id(standin, rg, name)))
+
+
+def entry_texts(policy):
+    """Each VM entry of a stored policy, serialised byte for byte: {vm id lower: json text}."""
+    return {e['id'].lower(): json.dumps(e, sort_keys=True) for e in policy['properties']['virtualMachines']}
+
+
+def defender_rules(standin, vm, access=None):
+    return [r for r in security.defender_rules(standin.world, vm['nsg_id'])
+            if access is None or r['properties']['access'] == access]
+
+
+def vm_tags(standin, vm):
+    return copy.deepcopy(standin.world.get(vm['id']).get('tags') or {})
+
+
+def request_body(vm, start, end, ports, source=ADMIN_IP, **extra):
+    """A JIT request as Defender stores it: `ports` are numbers or (number, extra port fields)."""
+    items = []
+    for port in ports:
+        number, more = port if isinstance(port, tuple) else (port, {})
+        items.append(dict(number=number, allowedSourceAddressPrefix=source, endTimeUtc=_azure_time(end), **more))
+    return dict({'virtualMachines': [{'id': vm['id'], 'ports': items}], 'startTimeUtc': _azure_time(start),
+                 'requestor': ''}, **extra)
+
+
+def _azure_time(moment):
+    """A UTC time as Defender writes it in a request: seven fractional digits."""
+    return security._ticks(moment)  # pylint: disable=protected-access
+
+
+# The README's custom roles.
+def readme_roles():
+    """The custom role definitions the README ships, by name."""
+    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+        blocks = re.findall(r'```json\n(.*?)```', f.read(), re.S)
+    return {role['Name']: role for role in map(json.loads, blocks) if 'Actions' in role}

@@ -34,6 +34,17 @@ def test_enable_all_covers_every_vm_of_the_subscription_and_skips_what_it_cannot
     assert {'all1', 'all2'} <= listed
 
 
+def test_all_is_not_narrowed_by_configured_defaults(az, standin, rg):
+    standin.vm(rg, 'd1')
+    standin.vm(rg + 'x', 'd2')
+    az.ok('configure', '--defaults', 'group={}'.format(rg), 'vm=d1', output=None)
+    try:
+        enabled = az.ok('vm', 'jit', 'enable', '--all', '--ports', '22', '--mode', 'nsg', '--yes')
+    finally:
+        az.ok('configure', '--defaults', 'group=', 'vm=', output=None)
+    assert {'d1', 'd2'} <= {e['vm'] for e in enabled}
+
+
 def test_throttled_rule_write_is_retried_after_retry_after(az, standin, rg):
     """The Network RP answers 429 (RetryableErrorDueToAnotherOperation) while another operation holds the NSG;
     the request goes through once Azure lets it."""

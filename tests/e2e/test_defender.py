@@ -1,4 +1,4 @@
-"""Defender mode end to end (issue #3): the real `az vm jit` against the stand-in's Defender for Cloud.
+"""Defender mode end to end: the real `az vm jit` against the stand-in's Defender for Cloud.
 
 The subscription has Defender for Servers Plan 2 (the stand-in's default), so `enable` writes a
 `jitNetworkAccessPolicies` resource, `request` goes through its `initiate` action, and the NSG rules are
@@ -14,11 +14,10 @@ import re
 import pytest
 import yaml
 
-from tests.harness import page_size
+from tests.harness import (ADMIN_IP, LOCATION, ArmLog, defender_rules, entry_texts, jit, ok, page_size, policy_id,
+                           request_body, stored_policy, vm_tags)
 from tests.standin import security
 
-LOCATION = 'westeurope'
-ADMIN_IP = '198.51.100.10'      # the admin identity's public IP (conftest): Defender's "My IP"
 DENY_NAME = re.compile(r'^SecurityCenter-JITRule_-?\d+_[0-9A-F]{32}$')
 ALLOW_NAME = re.compile(r'^SecurityCenter-JITRule--?\d+-[0-9A-F]{32}$')
 OPEN_SSH = {'name': 'AllowSSHFromAnywhere', 'properties': {
@@ -35,15 +34,6 @@ OPEN_HTTPS = {'name': 'AllowHttpsFromAnywhere', 'properties': {
 
 
 # -- reading Azure's state from the stand-in --------------------------------------------------------------
-def policy_id(standin, rg, name='default'):
-    return security.policy_id(standin.sub, rg, LOCATION, name)
-
-
-def stored_policy(standin, rg, name='default'):
-    policy = standin.world.get(policy_id(standin, rg, name))
-    return copy.deepcopy(policy)
-
-
 def policy_state(standin, rg, name='default'):
     """The stored policy with what Defender changes on its own left out: it is caught up with Defender's
     schedule first (a new request's `Initiating` reads back as `Initiated`), and `provisioningState` (which
@@ -55,23 +45,9 @@ def policy_state(standin, rg, name='default'):
     return policy
 
 
-def entry_texts(policy):
-    """Each VM entry of a stored policy, serialised byte for byte: {vm id lower: json text}."""
-    return {e['id'].lower(): json.dumps(e, sort_keys=True) for e in policy['properties']['virtualMachines']}
-
-
 def nsg_state(standin, nsg_id):
     """An NSG's own rules, exactly as stored (etags included: any write changes them)."""
     return copy.deepcopy(standin.nsg_rules(nsg_id))
-
-
-def vm_tags(standin, vm):
-    return copy.deepcopy(standin.world.get(vm['id']).get('tags') or {})
-
-
-def defender_rules(standin, vm, access=None):
-    return [r for r in security.defender_rules(standin.world, vm['nsg_id'])
-            if access is None or r['properties']['access'] == access]
 
 
 def rule_ports(rule):
@@ -84,43 +60,12 @@ def parse_time(text):
     return dt.datetime.fromisoformat(text)
 
 
-class ArmLog:
-    """The ARM calls (paths under /subscriptions) the stand-in saw since `mark()`; token and discovery calls
-    (/{tenant}/oauth2/..., /{tenant}/v2.0/...) are not ARM calls and are left out."""
-
-    def __init__(self, world):
-        self.world = world
-        self.start = len(world.requests)
-
-    def mark(self):
-        self.start = len(self.world.requests)
-
-    @property
-    def calls(self):
-        return [r for r in self.world.requests[self.start:] if r.path.startswith('/subscriptions')]
-
-    def writes(self):
-        return [r for r in self.calls if r.method != 'GET']
-
-    def initiates(self):
-        return [r for r in self.calls if r.method == 'POST' and r.path.endswith('/initiate')]
-
-    def summary(self):
-        return ['{} {}'.format(r.method, r.path) for r in self.calls]
+def policies_in(standin, rg):
+    return sorted(standin.world.of_type(security.JIT_TYPE, standin.sub, rg), key=lambda p: p['name'])
 
 
-def jit(az, *args, **kwargs):
-    return az.run('vm', 'jit', *args, **kwargs)
-
-
-def ok(az, *args, **kwargs):
-    result = jit(az, *args, **kwargs)
-    assert result.code == 0, result
-    return result.json
-
-
-# -- 1. the seed's session, exactly as written -------------------------------------------------------------
-def test_seed_commands_enable_request_list_revoke(az, standin, rg):
+# -- the whole cycle -----------------------------------------------------------------------------------------
+def test_enable_request_list_revoke_cycle(az, standin, rg):
     vm = standin.vm(rg, 'MyVM')
 
     enabled = ok(az, 'enable', '--resource-group', rg, '--vm', 'MyVM', '--ports', '3389', '22')
@@ -184,7 +129,7 @@ def test_seed_commands_enable_request_list_revoke(az, standin, rg):
     assert again.json['revoked'] == []
 
 
-# -- 2. a policy holding several VMs --------------------------------------------------------------------
+# -- a policy holding several VMs --------------------------------------------------------------------
 def test_other_vms_entries_survive_enable_change_and_disable(az, standin, rg):
     world = standin.world
     vm1, vm2, vm3, vm4 = (standin.vm(rg, name) for name in ('app1', 'app2', 'app3', 'app4'))
@@ -239,7 +184,33 @@ def test_other_vms_entries_survive_enable_change_and_disable(az, standin, rg):
     assert listed == []
 
 
-# -- 3. enable is idempotent --------------------------------------------------------------------------
+@pytest.mark.parametrize('name', ['Default', 'corp-jit'])
+def test_enable_joins_the_existing_policy_of_any_name(az, standin, rg, name):
+    world = standin.world
+    other, ours = standin.vm(rg, 'other'), standin.vm(rg, 'ours')
+    security.add_policy(world, rg, LOCATION, [security.jit_vm(other['id'], ports=(3389,))], name=name)
+    [before] = policies_in(standin, rg)
+
+    enabled = ok(az, 'enable', '-g', rg, '-n', 'ours', '--ports', '22', '--yes')
+    [after] = policies_in(standin, rg)       # no `default` created beside it
+    assert after['name'] == name
+    stored = entry_texts(after)
+    assert set(stored) == {other['id'].lower(), ours['id'].lower()}
+    assert stored[other['id'].lower()] == entry_texts(before)[other['id'].lower()]
+    targets = {c['target'] for c in enabled['changes'] if c['kind'] == 'policy'}
+    assert targets and all(t.endswith('/jitNetworkAccessPolicies/' + name) for t in targets), targets
+    assert ok(az, 'show', '-g', rg, '-n', 'ours')['mode'] == 'defender'
+
+    # Requests go through that policy, and disable takes ours out of it again, leaving the other VM.
+    answer = ok(az, 'request', '-g', rg, '-n', 'ours', '--ports', '22', '--duration', '15')
+    assert answer['status'] == 'active'
+    ok(az, 'disable', '-g', rg, '-n', 'ours', '--yes')
+    [left] = policies_in(standin, rg)
+    assert left['name'] == name and set(entry_texts(left)) == {other['id'].lower()}
+    assert defender_rules(standin, ours) == []
+
+
+# -- enable is idempotent --------------------------------------------------------------------------
 def test_enable_twice_changes_nothing(az, standin, rg):
     vm = standin.vm(rg, 'web')
     log = ArmLog(standin.world)
@@ -265,7 +236,7 @@ def test_enable_twice_changes_nothing(az, standin, rg):
     assert log.writes() == [], 'enable with equivalent settings wrote: {}'.format(log.summary())
 
 
-# -- 4. a policy shaped like the real recordings, across pages ------------------------------------------
+# -- a policy shaped like the real recordings, across pages ------------------------------------------
 def test_recorded_shapes_across_pages_list_and_show(az, standin, rg):
     world = standin.world
     now = world.clock.now()
@@ -336,7 +307,7 @@ def test_recorded_shapes_across_pages_list_and_show(az, standin, rg):
         ('rec3', '203.0.113.3')]
 
 
-# -- 5. requests refused before anything is written -----------------------------------------------------
+# -- requests refused before anything is written -----------------------------------------------------
 @pytest.fixture
 def guarded_vm(az, standin, rg):
     """A VM whose policy allows 22 and 3389 for at most 2 hours, from 203.0.113.0/24 or the admin's IP."""
@@ -424,7 +395,7 @@ def test_request_defaults_and_revoke_of_some_ports(az, standin, rg):
     assert request['justification'] == 'patching KB5031'
 
 
-# -- 6. --dry-run writes nothing -----------------------------------------------------------------------
+# -- --dry-run writes nothing -----------------------------------------------------------------------
 def test_dry_run_enable_request_revoke_disable(az, standin, rg):
     world = standin.world
     vm = standin.vm(rg, 'dry', rules=[OPEN_SSH])
@@ -485,7 +456,7 @@ def test_dry_run_enable_request_revoke_disable(az, standin, rg):
     assert [r['name'] for r in standin.nsg_rules(vm['nsg_id'])] == ['AllowSSHFromAnywhere']
 
 
-# -- 7. every output format of list ---------------------------------------------------------------------
+# -- every output format of list ---------------------------------------------------------------------
 def test_list_output_formats(az, standin, rg):
     vm = standin.vm(rg, 'fmt')
     ok(az, 'enable', '-g', rg, '-n', 'fmt', '--ports', '22', '3389')
@@ -528,7 +499,7 @@ def test_list_output_formats(az, standin, rg):
     assert names.code == 0 and names.stdout.split() == ['fmt'], names
 
 
-# -- 8. permissions, and VMs without JIT ------------------------------------------------------------------
+# -- permissions, and VMs without JIT ------------------------------------------------------------------
 def test_enable_without_permission_names_it_and_changes_nothing(az_as, standin, rg):
     vm = standin.vm(rg, 'locked')
     reader = az_as('reader')
@@ -553,7 +524,7 @@ def test_request_on_vm_without_jit_suggests_enable(az, standin, rg):
     assert log.writes() == []
 
 
-# -- 9. rules that would defeat JIT -------------------------------------------------------------------
+# -- rules that would defeat JIT -------------------------------------------------------------------
 def test_conflicting_rules_removed_with_yes_and_restored_by_disable(az, standin, rg):
     vm = standin.vm(rg, 'legacy', rules=[OPEN_SSH, NARROW_SSH, OPEN_HTTPS])
     original = {r['name']: copy.deepcopy(r) for r in standin.nsg_rules(vm['nsg_id'])}
@@ -600,7 +571,7 @@ def test_conflicting_rules_removed_with_yes_and_restored_by_disable(az, standin,
     assert not any(k.startswith('azvmjit-') for k in vm_tags(standin, vm)), vm_tags(standin, vm)
 
 
-# -- 10. VMs JIT cannot protect, and VMs with several NICs ----------------------------------------------
+# -- VMs JIT cannot protect, and VMs with several NICs ----------------------------------------------
 @pytest.mark.parametrize('kind, says', [
     ({'nsg': None}, ('no network security group', 'Attach one')),
     ({'public_ip': False}, ('no public IP address', 'Azure Bastion')),
@@ -631,7 +602,7 @@ def test_vm_with_two_nics_is_protected_through_the_primary_nic(az, standin, rg):
     assert allow['properties']['destinationAddressPrefix'] == vm['private_ip']
 
 
-# -- gaps these tests found, since fixed ---------------------------------------------------------------------
+# -- enable of a whole resource group, and who made a request ----------------------------------------------
 def test_enable_group_skips_vm_whose_name_is_too_long_for_defender(az, standin, rg):
     long_name = 'x' * 50          # 'default' + 50 characters > 56
     standin.vm(rg, long_name)
@@ -652,7 +623,32 @@ def test_list_names_who_made_a_defender_request(az, standin, rg):
     assert request['requestor'] == answer['requestor']
 
 
-# -- 11. ARM calls per command -------------------------------------------------------------------------
+@pytest.mark.parametrize('days_ago', [10, 200])
+def test_requestor_lookup_asks_for_security_events_since_the_oldest_unnamed_request(az, standin, rg, days_ago):
+    world = standin.world
+    vm = standin.vm(rg, 'who')
+    now = world.clock.now()
+    old = now - dt.timedelta(days=days_ago)
+    security.add_policy(world, rg, LOCATION, [security.jit_vm(vm['id'], ports=(22,))], requests=[
+        request_body(vm, old, old + dt.timedelta(hours=1), [(22, {'status': 'Revoked', 'statusReason': 'Expired'})],
+                     source='203.0.113.1')])
+    answer = ok(az, 'request', '-g', rg, '-n', 'who', '--ports', '22', '--duration', '20')
+    log = ArmLog(world)
+    shown = ok(az, 'show', '-g', rg, '-n', 'who')
+    by_start = sorted(shown['requests'], key=lambda r: r['startTime'])
+    assert [r['requestor'] for r in by_start] == [None, world.identities['admin'].caller]
+    assert by_start[1]['id'] == answer['id']
+
+    [query] = [r for r in log.calls if r.path.lower().endswith('/eventtypes/management/values')]
+    text = query.query['$filter']
+    assert "resourceProvider eq 'Microsoft.Security'" in text, text
+    assert "resourceGroupName eq '{}'".format(rg) in text, text
+    since = parse_time(re.search(r"eventTimestamp ge '([^']+)'", text).group(1))
+    expected = max(old - dt.timedelta(minutes=5), now - dt.timedelta(days=89))
+    assert abs((since - expected).total_seconds()) < 120, (since, expected)
+
+
+# -- ARM calls per command -------------------------------------------------------------------------
 def test_arm_calls_per_command(az, standin, rg):
     """ARM calls per command (paths under /subscriptions, long-running-operation polls included; Azure AD's
     token and discovery calls are not ARM calls). Three VMs, NSG on the NIC, one policy `default`.
@@ -696,18 +692,3 @@ def test_arm_calls_per_command(az, standin, rg):
     print('\nARM calls per command (Defender mode):')
     for label, calls in counts.items():
         print('  {:<26} {:>2}  {}'.format(label, len(calls), ', '.join(calls)))
-
-
-def test_enable_notices_a_lost_update_and_merges_again(az, standin, rg):
-    """The policy API has no ETag: another writer's PUT, based on what it read before ours, can land right after
-    ours and drop our VM. enable re-reads after writing, sees its VM missing, and merges again."""
-    vms = {name: standin.vm(rg, name) for name in ('first', 'ours', 'theirs')}
-    ok(az, 'enable', '-g', rg, '-n', 'first', '--ports', '22')
-    theirs = security.jit_vm(vms['theirs']['id'], ports=(3389,))
-    security.state(standin.world)['racing_writes'].append(lambda before: before + [theirs])
-    log = ArmLog(standin.world)
-    ok(az, 'enable', '-g', rg, '-n', 'ours', '--ports', '22')
-    stored = entry_texts(stored_policy(standin, rg))
-    assert all(vms[n]['id'].lower() in stored for n in ('first', 'ours', 'theirs')), stored
-    puts = [c for c in log.summary() if c.startswith('PUT ')]
-    assert len(puts) == 2, puts   # the first write was lost; the second, merged with theirs, stuck

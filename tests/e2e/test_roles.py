@@ -1,19 +1,8 @@
 """The README's custom roles, as `az role definition create` would take them, do what the README says."""
-import json
-import os
-import re
-
 import pytest
 
+from tests.harness import readme_roles
 from tests.standin.world import RoleDefinition
-
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'README.md')
-
-
-def readme_roles():
-    with open(README, encoding='utf-8') as f:
-        blocks = re.findall(r'```json\n(.*?)```', f.read(), re.S)
-    return {role['Name']: role for role in map(json.loads, blocks) if 'Actions' in role}
 
 
 @pytest.fixture(scope='module')

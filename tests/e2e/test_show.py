@@ -1,4 +1,8 @@
-"""`az vm jit show` end to end."""
+"""`az vm jit show` end to end: what it says about a VM, and how it tells the user to connect."""
+import datetime as dt
+
+from tests.harness import LOCATION, ok, request_body
+from tests.standin import security
 
 
 def test_show_vm_without_jit_says_so_and_how_to_enable(az, standin, rg):
@@ -16,3 +20,26 @@ def test_show_unknown_vm_exits_3(az, standin, rg):
     result = az.run('vm', 'jit', 'show', '-g', rg, '-n', 'nope')
     assert result.code == 3, result
     assert 'nope' in result.stderr
+
+
+def test_connect_hint_behind_a_firewall_uses_its_address_and_the_mapped_port(az, standin, rg):
+    world = standin.world
+    vm = standin.vm(rg, 'fw')
+    firewall = '192.0.2.80'
+    now = world.clock.now()
+    entry = dict(security.jit_vm(vm['id'], ports=(22, 3389)), publicIpAddress=firewall)
+    security.add_policy(world, rg, LOCATION, [entry], requests=[
+        request_body(vm, now, now + dt.timedelta(hours=1), [(22, {'mappedPort': 50022}), 3389])])
+
+    shown = ok(az, 'show', '-g', rg, '-n', 'fw')
+    listed = ok(az, 'list', '-g', rg)[0]      # list reads no NIC, so it knows the firewall's address only
+    for view in (shown, listed):
+        [request] = view['requests']
+        hints = {h['port']: h for h in request['connect']}
+        assert hints[22]['address'] == '{}:50022'.format(firewall), hints
+        assert hints[22]['mappedPort'] == 50022
+        assert hints[22]['command'] == 'ssh <user>@{} -p 50022'.format(firewall)
+    # A port the firewall does not map is reached directly, on the VM's own public IP.
+    [request] = shown['requests']
+    assert request['connect'][1] == {'port': 3389, 'address': '{}:3389'.format(vm['public_ip']),
+                                     'command': 'mstsc /v:{}:3389'.format(vm['public_ip'])}
