@@ -1,4 +1,9 @@
 #!/usr/bin/env python
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Packaging for the `jit` Azure CLI extension (`az vm jit`)."""
 import os
 
@@ -19,11 +24,12 @@ CLASSIFIERS = [
 ]
 
 # azure-cli bundles azure-mgmt-compute, -security and -resource, but not azure-mgmt-network (its network
-# commands are generated code), so the extension brings it. azure-identity is only for the unattended
-# cleanup runner, which runs outside `az`: `pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`.
+# commands are generated code), so the extension brings it. The unattended cleanup runner runs outside `az`
+# (`pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`): it lists NSGs and deletes rules with the network SDK
+# and signs in with azure-identity, nothing more, so its extra brings azure-identity only (azure-core and
+# azure-mgmt-core come with these two) and never azure-cli-core.
 DEPENDENCIES = ["azure-mgmt-network>=33.1.0,<34"]
-EXTRAS = {'runner': ['azure-cli-core>=2.60.0', 'azure-identity>=1.15.0', 'azure-mgmt-network>=33.1.0,<34',
-                     'azure-mgmt-compute>=30.0.0', 'azure-mgmt-security>=5.0.0', 'azure-mgmt-resource>=23.0.0']}
+EXTRAS = {'runner': ['azure-identity>=1.15.0']}
 
 with open(os.path.join(HERE, 'README.md'), 'r', encoding='utf-8') as f:
     README = f.read()
