@@ -6,6 +6,7 @@ def load_arguments(self, _):
     from knack.arguments import CLIArgumentType
     from azure.cli.core.commands.parameters import get_enum_type, get_resource_name_completion_list
     from azext_jit import _validators as v
+    from azext_jit.modes import mode_choices, mode_help
 
     vm_name_type = CLIArgumentType(
         options_list=['--name', '-n', '--vm'], configured_default='vm', id_part='name', metavar='NAME',
@@ -14,11 +15,7 @@ def load_arguments(self, _):
 
     with self.argument_context('vm jit') as c:
         c.argument('vm_name', vm_name_type)
-        c.argument('mode', get_enum_type(['auto', 'defender', 'nsg']),
-                   help='Where JIT lives: `defender` uses Defender for Cloud\'s jitNetworkAccessPolicies (needs '
-                        'Defender for Servers Plan 2); `nsg` edits the VM\'s network security group directly; '
-                        '`auto` finds the VM\'s existing configuration, and for new ones uses Defender when the '
-                        'subscription has the plan.')
+        c.argument('mode', get_enum_type(mode_choices()), help=mode_help())
         c.argument('dry_run', options_list=['--dry-run'], action='store_true',
                    help='Print the exact changes (policy entries, NSG rules with name, priority, source, port and '
                         'access) without writing anything.')
@@ -60,6 +57,5 @@ def load_arguments(self, _):
 
     with self.argument_context('vm jit cleanup') as c:
         c.argument('dry_run', help='Show what would be removed, without removing anything.')
-        c.argument('mode', get_enum_type(['auto', 'defender', 'nsg']),
-                   help='`nsg` (and `auto`) remove the expired allow rules this extension wrote; Defender for Cloud '
-                        'expires its own rules, so `defender` has nothing to remove.')
+        c.argument('mode', get_enum_type(mode_choices()),
+                   help='Only this mode\'s expired rules (`auto`: every mode that does not expire its own).')

@@ -2,13 +2,14 @@
 
 
 def _parse(namespace, attribute, parser):
-    from azext_jit.errors import InputError, exit_bad_input
+    from azext_jit.cli_errors import exit_bad_input
+    from azext_jit.errors import BadInput
     value = getattr(namespace, attribute, None)
     if value is None:
         return
     try:
         setattr(namespace, attribute, parser(value))
-    except InputError as err:
+    except BadInput as err:
         exit_bad_input(err)
 
 

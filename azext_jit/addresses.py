@@ -16,7 +16,7 @@ equally open to the whole internet.
 
 import ipaddress
 
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from .errors import BadInput
 
 ANY = "*"
 _ANY_SPELLINGS = frozenset({"*", "any", "internet", "0.0.0.0/0"})
@@ -30,19 +30,19 @@ def normalize_prefix(text):
     if value.lower() in _ANY_SPELLINGS:
         return ANY
     if not value:
-        raise InvalidArgumentValueError("Empty source address: give an IP address or CIDR.",
-                                        "Use an IP address or CIDR, {}".format(_EXAMPLE))
+        raise BadInput("Empty source address: give an IP address or CIDR.",
+                       "Use an IP address or CIDR, {}".format(_EXAMPLE))
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as ex:
         try:
             loose = ipaddress.ip_network(value, strict=False)
         except ValueError:
-            raise InvalidArgumentValueError(
+            raise BadInput(
                 "Invalid source address '{}': it is not an IP address or CIDR.".format(raw),
                 "Use an IP address or CIDR, {}".format(_EXAMPLE)) from ex
         host = str(ipaddress.ip_address(value.split("/", 1)[0]))
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Invalid source address '{}': the CIDR has host bits set, its network is {}.".format(raw, loose),
             "Use {} for the whole network, or {} for the single host.".format(loose, host)) from ex
     return _format(network)
@@ -111,3 +111,12 @@ def is_single_address(prefix):
     """True for one host (``1.2.3.4``, ``1.2.3.4/32``, ``2001:db8::1``); False for networks and "any"."""
     value = normalize_prefix(prefix)
     return value != ANY and "/" not in value
+
+
+def comparable_prefix(text):
+    """A source as compared against a rule's: normalised when it parses, else as written (service tags, junk), so
+    ``1.2.3.4/32`` and ``1.2.3.4`` compare equal and an unparsable value never raises."""
+    try:
+        return normalize_prefix(text)
+    except BadInput:
+        return str(text or "").strip().lower()

@@ -31,11 +31,6 @@ class AzureClock:
         except (TypeError, ValueError):
             pass
 
-    @property
-    def monitor(self):
-        from azure.mgmt.monitor import MonitorManagementClient
-        return self._client('monitor', lambda: self._factory(MonitorManagementClient))
-
     def now(self):
         if self._seen is None:
             return dt.datetime.now(dt.timezone.utc)

@@ -2,8 +2,9 @@
 
 
 def _handle_error(ex):
-    """Every handler's errors go through one mapping (SDK errors to azclierror types, bad input to exit 2)."""
-    from azext_jit.errors import handle_exception
+    """Every handler's errors go through one mapping (the extension's failures and SDK errors to azclierror types,
+    bad input to exit 2)."""
+    from azext_jit.cli_errors import handle_exception
     return handle_exception(ex)
 
 

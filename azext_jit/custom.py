@@ -1,74 +1,76 @@
-"""Command handlers: each reads like the steps a user would name; the work is in the modules they call."""
-from knack.log import get_logger
+"""Command handlers: each reads like the steps a user would name; the work is in the modules they call.
+
+Handlers never test a mode's name: they ask the mode what it does (`modes/base.py`)."""
+from azext_jit.log import get_logger
+from azext_jit.modes import AUTO
 
 logger = get_logger(__name__)
 
 
 def _session(cmd, announce=False):
-    """Azure clients and the mode finder; `announce` warns when Defender is unavailable (commands that choose a
-    mode for a VM), otherwise that only goes to --verbose."""
+    """Azure clients and the modes; `announce` warns when a mode is unavailable (commands that choose a mode for a
+    VM), otherwise that only goes to --verbose."""
     from azext_jit.arm import Azure
-    from azext_jit.modes import Modes
+    from azext_jit.modes.chooser import Modes
     azure = Azure.from_cli(cmd)
     return azure, Modes(azure, announce)
 
 
 def _target(azure, resource_group_name, vm_name, need_nsg=True):
+    from azext_jit.errors import MissingInput
     from azext_jit.targets import resolve_vm
-    from azure.cli.core.azclierror import RequiredArgumentMissingError
     if not resource_group_name or not vm_name:
-        raise RequiredArgumentMissingError('Name the VM with -g/--resource-group and -n/--name, or with --ids.')
+        raise MissingInput('Name the VM with -g/--resource-group and -n/--name, or with --ids.')
     return resolve_vm(azure, resource_group_name, vm_name, need_nsg)
 
 
-def _enabled_backend(modes, target, mode):
+def _enabled_mode(modes, target, mode):
     from azext_jit.errors import not_enabled
-    backend = modes.of(target, mode)
-    if backend is None:
+    held = modes.of(target, mode)
+    if held is None:
         raise not_enabled(target)
-    return backend
+    return held
 
 
 # -- show / list --------------------------------------------------------------------------------------
-def show_jit(cmd, resource_group_name, vm_name, mode='auto'):
+def show_jit(cmd, resource_group_name, vm_name, mode=AUTO):
     from azext_jit import views
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
-    backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
-    if not backends:
+    held = modes.holding(target, mode)
+    if not held:
         logger.warning("JIT is not enabled on %s. Enable it with: az vm jit enable -g %s -n %s",
                        target.describe(), target.resource_group, target.name)
-    return views.vm_view(azure, target, backends)
+    return views.vm_view(target, held, modes.each(mode))
 
 
-def list_jit(cmd, resource_group_name=None, status='all', mode='auto'):
-    """One VM list (for the NSG-mode policies in VM tags) and one Defender policy list per page; NICs and NSGs
-    are read only for NSG-mode VMs, whose requests live in their NSG."""
-    from azext_jit import views, vm_records
+def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
+    """One VM list and, per mode, the fewest calls that read every policy of the scope; a VM's network is read only
+    when its mode keeps requests there."""
+    from azext_jit import views
     from azext_jit.targets import list_vms, target_from_vm, target_without_network
     azure, modes = _session(cmd)
     vms = list_vms(azure, resource_group_name)
-    if mode in ('auto', 'defender'):
-        modes.list_defender_policies(resource_group_name, required=mode == 'defender')
+    modes.prefetch(resource_group_name, mode)
     out = []
     for vm in vms:
         target = target_without_network(vm)
-        backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
-        if not backends:
+        held = modes.holding(target, mode)
+        if not held:
             continue
-        if vm_records.POLICY in target.tags:
+        if any(m.requests_need_network for m in held):
             target = target_from_vm(azure, vm)
-        out.append(views.vm_view(azure, target, backends, status=status, rules=False))
+        out.append(views.vm_view(target, held, status=status, rules=False))
     return out
 
 
 # -- enable / disable ---------------------------------------------------------------------------------
 def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_duration=None, allowed_sources=None,
-               all_vms=False, mode='auto', dry_run=False, yes=False):
+               all_vms=False, mode=AUTO, dry_run=False, yes=False):
     from azext_jit import protection
+    from azext_jit.errors import MissingInput
     from azext_jit.policy import build_policy
     from azext_jit.targets import list_vms, require_protectable, target_from_vm
-    from azure.cli.core.azclierror import RequiredArgumentMissingError
     azure, modes = _session(cmd, announce=True)
     if all_vms:  # --all means every VM: configured defaults (az configure --defaults vm=/group=) do not narrow it
         vm_name = None
@@ -78,121 +80,134 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
                           allowed_sources or ['*'])
     if vm_name:
         targets = [_target(azure, resource_group_name, vm_name)]
-    elif resource_group_name or all_vms:
-        targets = [target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)]
-    else:
-        raise RequiredArgumentMissingError('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), '
-                                           '-g alone (every VM of the group) or --all (the whole subscription).')
-    if vm_name:
         require_protectable(targets[0])
-    else:  # a group or the subscription: enable what can be protected, name what cannot
-        targets = _protectable(targets)
+    elif resource_group_name or all_vms:   # a group or the subscription: enable what can be protected, name the rest
+        targets = _protectable([target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)])
+    else:
+        raise MissingInput('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), -g alone (every '
+                           'VM of the group) or --all (the whole subscription).')
     chosen = [(target, modes.for_enable(target, mode)) for target in targets]
-    if mode == 'defender' and not vm_name:   # a group: skip what Defender cannot take, name it
-        for target, backend in list(chosen):
-            reason = backend.cannot_hold(target)
-            if reason:
-                logger.warning('Skipped %s: %s.', target.describe(), reason)
-                chosen.remove((target, backend))
-    plans = {target.id: protection.plan_conflicts(azure, target, policy, backend.mode) for target, backend in chosen}
+    if mode != AUTO and not vm_name:   # a group in a mode asked for by name: skip what it cannot take, name it
+        chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]
+    plans = {target.id: protection.plan_conflicts(azure, target, policy, jit_mode, modes.each())
+             for target, jit_mode in chosen}
     protection.confirm_removals(list(plans.values()), yes or dry_run)
     changes = []
-    for backend in {id(b): b for _, b in chosen}.values():   # one policy write per mode, not one per VM
-        changes += backend.enable([t for t, b in chosen if b is backend], policy, dry_run)
+    for jit_mode in {id(m): m for _, m in chosen}.values():   # one policy write per mode, not one per VM
+        changes += jit_mode.enable([t for t, m in chosen if m is jit_mode], policy, dry_run)
     results = []
-    for target, backend in chosen:
+    for target, jit_mode in chosen:
         mine = [c for c in changes if c.concerns(target)]
         mine += protection.remove_conflicts(azure, target, plans[target.id], dry_run)
-        results.append(protection.summary(target, backend.mode, policy, mine, plans[target.id], dry_run))
+        results.append(protection.summary(target, jit_mode, policy, mine, plans[target.id], dry_run))
     return results[0] if vm_name else results
 
 
 def _protectable(targets):
-    from azure.cli.core.azclierror import ValidationError
+    from azext_jit.errors import NotPossible
     from azext_jit.targets import require_protectable
     kept = []
     for target in targets:
         try:
             require_protectable(target)
             kept.append(target)
-        except ValidationError as err:
-            logger.warning('Skipped: %s', err.error_msg)
+        except NotPossible as err:
+            logger.warning('Skipped: %s', err.message)
     return kept
 
 
-def disable_jit(cmd, resource_group_name, vm_name, mode='auto', dry_run=False):
-    from azext_jit import access, protection
+def _can_hold(jit_mode, target):
+    reason = jit_mode.cannot_hold(target)
+    if reason:
+        logger.warning('Skipped %s: %s.', target.describe(), reason)
+    return reason is None
+
+
+def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
+    from azext_jit import protection, revocations
+    from azext_jit.access_requests import ACTIVE
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
-    backends = modes.all_of(target) if mode == 'auto' else [b for b in [modes.of(target, mode)] if b]
-    if not backends and mode in ('auto', 'nsg') and modes.backend('nsg').leftover_rules(target):
-        backends = [modes.backend('nsg')]     # an earlier disable stopped half-way: finish it
-    if not backends and (mode != 'auto' or not protection.has_removed_rules(target)):
+    held = modes.holding(target, mode)
+    if not held:   # an earlier disable stopped half-way: finish it
+        held = [m for m in modes.each(mode) if m.removes_leftovers() and m.leftover_rules(target)]
+    if not held and (mode != AUTO or not protection.has_removed_rules(target)):
         logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
-                       '' if mode == 'auto' else ' in {} mode'.format(mode))
+                       '' if mode == AUTO else ' in {} mode'.format(mode))
         return {'vm': target.name, 'resourceGroup': target.resource_group, 'changes': [], 'dryRun': dry_run}
     changes = []
-    for backend in backends:
-        if backend.mode == 'defender':  # Defender keeps its allow rules until they end: close them first
-            active = [r for r in backend.requests_of(target) if r.status == 'active']
+    for jit_mode in held:
+        if jit_mode.closes_access_before_disable:
+            active = [r for r in jit_mode.requests_of(target) if r.status == ACTIVE]
             if active:
-                changes += backend.close_access(target, active, dry_run=dry_run)
-        changes += backend.disable(target, dry_run)   # (NSG mode: the policy first, then every rule of the VM)
-    still = [b.mode for b in modes.all_of(target) if b not in backends]
+                changes += jit_mode.close_access(target, active, dry_run=dry_run)
+        changes += jit_mode.disable(target, dry_run)
+    still = [m.name for m in modes.holding(target) if m not in held]
     if still:
         # Another mode still protects the VM: the rules enable removed would defeat it, so they stay removed.
         logger.warning('%s is still protected in %s mode; the rules enable removed stay removed until that is '
                        'disabled too.', target.describe(), ' and '.join(still))
     else:
-        changes += protection.restore_removed(azure, target, dry_run)
-        changes += access.forget_revocations(azure, target, dry_run)
+        changes += protection.restore_removed(azure, target, dry_run, modes.each())
+        changes += revocations.forget_revocations(azure, target, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
-            'modes': [b.mode for b in backends], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
+            'modes': [m.name for m in held], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
 
 
 # -- request / revoke ---------------------------------------------------------------------------------
 def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None, source=None, justification=None,
-                   mode='auto', dry_run=False):
-    from azext_jit import access, views
+                   mode=AUTO, dry_run=False):
+    from azext_jit import caller, views
     from azext_jit.policy import check_request
-    from azext_jit.targets import with_subnet_nsg
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name, need_nsg=False)
-    backend = _enabled_backend(modes, target, mode)
-    policy = backend.policy_of(target)
-    defender = backend.mode == 'defender'
-    grants = check_request(policy, ports, duration, source, exact_source_match=defender)
-    if not defender:
-        with_subnet_nsg(azure, target)
-        if source is None:  # Defender finds the caller's IP itself; here we ask the IP-echo service
-            source = access.my_public_ip(cmd)
-            grants = check_request(policy, ports, duration, source)
-    changes = backend.remove_expired(target, dry_run)
-    request, opened = backend.open_access(target, policy, list(grants), source, justification, access.whoami(cmd),
-                                          dry_run)
+    jit_mode = _enabled_mode(modes, target, mode)
+    policy = jit_mode.policy_of(target)
+    grants = check_request(policy, ports, duration, source, exact_source_match=jit_mode.matches_sources_exactly)
+    if source is None and not jit_mode.finds_caller_ip:   # ask the IP-echo service, then check that address too
+        source = caller.my_public_ip(cmd)
+        grants = check_request(policy, ports, duration, source, exact_source_match=jit_mode.matches_sources_exactly)
+    changes = jit_mode.remove_expired(target, dry_run)
+    request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, caller.whoami(cmd),
+                                           dry_run)
     return views.request_view(target, request, changes + opened, dry_run)
 
 
-def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, mode='auto', dry_run=False):
-    from azext_jit import access
+def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, mode=AUTO, dry_run=False):
+    """Close access now. Already expired or revoked access is not an error: there is just nothing to do."""
+    from azext_jit import caller, revocations
+    from azext_jit.access_requests import ACTIVE
+    from azext_jit.errors import NotFound
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
-    backend = _enabled_backend(modes, target, mode)
+    jit_mode = _enabled_mode(modes, target, mode)
     numbers = [p.number for p in ports] if ports else None
-    return access.revoke(cmd, azure, backend, target, request_id, numbers, dry_run)
+    requests = jit_mode.requests_of(target)
+    if request_id:
+        requests = [r for r in requests if r.id == request_id.lower()]
+        if not requests:
+            raise NotFound("No request '{}' on {}.".format(request_id, target.describe()),
+                           'See its requests with: az vm jit show -g {} -n {}'.format(
+                               target.resource_group, target.name))
+    active = [r for r in requests if r.status == ACTIVE]
+    changes = jit_mode.remove_expired(target, dry_run)
+    if not active:
+        logger.warning('No open access on %s: nothing to revoke.', target.describe())
+    else:
+        changes += jit_mode.close_access(target, active, numbers, dry_run=dry_run)
+        changes += revocations.record_revocations(azure, target, active, numbers, caller.whoami(cmd), dry_run)
+    return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': jit_mode.name, 'dryRun': dry_run,
+            'revoked': [r.id for r in active], 'changes': [c.to_dict() for c in changes]}
 
 
 # -- cleanup ------------------------------------------------------------------------------------------
-def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode='auto'):
-    from azext_jit import access
-    azure, modes = _session(cmd)
-    if mode == 'defender':  # Defender removes its own rules at their end time
-        return {'dryRun': dry_run, 'scope': str(resource_group_name or azure.subscription_id), 'removed': [],
-                'count': 0, 'failed': []}
-    result = access.cleanup(azure, modes.backend('nsg'), resource_group_name and str(resource_group_name), dry_run)
+def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode=AUTO):
+    from azext_jit.arm import Azure
+    from azext_jit.cleanup import cleanup
+    from azext_jit.errors import AzureFailed
+    result = cleanup(Azure.from_cli(cmd), resource_group_name and str(resource_group_name), dry_run, mode)
     if result['failed']:
-        from azure.cli.core.azclierror import AzureResponseError
-        raise AzureResponseError('Removed {} expired rule(s), but {} could not be removed: {}'.format(
+        raise AzureFailed('Removed {} expired rule(s), but {} could not be removed: {}'.format(
             result['count'], len(result['failed']), result['failed'][0]),
             'Fix the cause and run the command again; it is safe to repeat.')
     return result

@@ -10,7 +10,7 @@ the user gets a message naming the rule instead of a bare 400 from the service.
 import re
 from datetime import timedelta
 
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from .errors import BadInput
 
 MIN_DURATION = timedelta(minutes=5)
 MAX_DURATION = timedelta(hours=24)
@@ -39,7 +39,7 @@ def _spell(td):
 
 
 def _invalid(text, rule, option):
-    return InvalidArgumentValueError(
+    return BadInput(
         "Invalid duration '{}': {}.".format(text, rule),
         "Use a duration {}, e.g. {} 90m".format(_bounds_text(), option))
 
@@ -162,11 +162,11 @@ def check_max_duration(td, option="--max-duration"):
     NSG mode enforces the same limits so a policy means the same thing in both modes. Returns ``td``.
     """
     if td < MIN_DURATION:
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Maximum duration {} is below the JIT minimum of {}.".format(describe(td), _spell(MIN_DURATION)),
             "Use a duration {}, e.g. {} 3h".format(_bounds_text(), option))
     if td > MAX_DURATION:
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Maximum duration {} is above the JIT limit of {}.".format(describe(td), _spell(MAX_DURATION)),
             "Use a duration {}, e.g. {} 3h".format(_bounds_text(), option))
     return td

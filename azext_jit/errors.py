@@ -1,18 +1,60 @@
-"""The one place where failures become what the user sees.
+"""The extension's failures, in its own words, and what Azure's error answers mean.
 
-- Bad input (an azclierror argument error, raised by the parsers or by a policy check) is printed with its
-  recommendation and ends the command with exit code 2, as argparse errors do.
-- SDK errors (`HttpResponseError`) become azclierror types with a recommendation: a 403 names the missing
-  permission, a 404 says which resource is missing (exit code 3), a throttling answer says to retry later.
+Nothing here imports az: the unattended cleanup runner runs the same code outside `az`. Each failure class says
+what kind of failure it is; `cli_errors.py` turns them into az's error types (and exit codes) in one place.
+
+- `BadInput`, `MissingInput`, `UsageError`: the user's input is refused (exit code 2, before anything is written).
+- `NotPossible`: the request is understood but cannot be carried out on this VM or NSG.
+- `NotFound`: a resource does not exist (exit code 3). `NotAllowed`: Azure refused for lack of permission.
+- `AzureRefused`, `AzureFailed`, `ConnectionFailed`: Azure (or the IP-echo service) answered with an error.
 """
 import re
 
-from azure.cli.core.azclierror import (ArgumentUsageError, AzureResponseError, BadRequestError,
-                                       InvalidArgumentValueError, MutuallyExclusiveArgumentError,
-                                       RequiredArgumentMissingError, ResourceNotFoundError, UnauthorizedError)
 
-InputError = (InvalidArgumentValueError, RequiredArgumentMissingError, MutuallyExclusiveArgumentError,
-              ArgumentUsageError)
+class JitError(Exception):
+    """A failure with a one-line message and, where there is one, what to do about it."""
+
+    def __init__(self, message, recommendation=None):
+        super().__init__(message)
+        self.message = message
+        self.recommendation = recommendation
+
+
+class BadInput(JitError):
+    """A value the user gave (or a stored value read back as input) is refused."""
+
+
+class MissingInput(JitError):
+    """A required value is missing."""
+
+
+class UsageError(JitError):
+    """The command cannot go on as asked (for example a confirmation that was refused)."""
+
+
+class NotPossible(JitError):
+    """Understood, but cannot be done on this VM or NSG."""
+
+
+class NotFound(JitError):
+    """A resource (or request) that does not exist."""
+
+
+class NotAllowed(JitError):
+    """Azure refused for lack of permission."""
+
+
+class AzureRefused(JitError):
+    """Azure refused the request (4xx other than 403/404)."""
+
+
+class AzureFailed(JitError):
+    """Azure failed to do what was asked, or kept failing."""
+
+
+class ConnectionFailed(JitError):
+    """A service outside Azure Resource Manager could not be reached."""
+
 
 # The role to suggest for each family of actions a JIT command performs.
 _ROLE_HINTS = [
@@ -25,27 +67,9 @@ _ROLE_HINTS = [
 ]
 
 
-def exit_bad_input(err):
-    """Print an argument error the way az prints errors and end with exit code 2."""
-    err.print_error()
-    err.send_telemetry()
-    raise SystemExit(2)
-
-
-def handle_exception(ex):
-    """The command groups' exception_handler: returns nothing, always raises."""
-    if isinstance(ex, InputError):
-        exit_bad_input(ex)
-    from azure.core.exceptions import HttpResponseError
-    if isinstance(ex, HttpResponseError):
-        raise map_http_error(ex) from ex
-    raise ex
-
-
 def error_code(ex):
     """The ARM error code of an SDK error ("AuthorizationFailed"), or ''."""
-    err = getattr(ex, 'error', None)
-    code = getattr(err, 'code', None)
+    code = getattr(getattr(ex, 'error', None), 'code', None)
     if code:
         return code
     try:
@@ -56,8 +80,7 @@ def error_code(ex):
 
 
 def error_message(ex):
-    err = getattr(ex, 'error', None)
-    message = getattr(err, 'message', None)
+    message = getattr(getattr(ex, 'error', None), 'message', None)
     if message:
         return message
     try:
@@ -67,7 +90,8 @@ def error_message(ex):
         return str(ex)
 
 
-def map_http_error(ex):
+def explain_http_error(ex):
+    """An SDK `HttpResponseError` as one of the failures above, with a recommendation."""
     status = getattr(ex, 'status_code', None)
     code = error_code(ex)
     message = error_message(ex)
@@ -76,29 +100,21 @@ def map_http_error(ex):
         if match:
             action, scope = match.groups()
             role = next((hint for key, hint in _ROLE_HINTS if key.lower() in action.lower()), 'a role that grants it')
-            err = UnauthorizedError("You are not allowed to perform '{}' on '{}'.".format(action, scope))
-            err.set_recommendation("Ask an administrator for permission '{}' on that scope: {}.".format(action, role))
-            return err
-        err = UnauthorizedError(message or 'The request was not authorized.')
-        err.set_recommendation('Check your role assignments with `az role assignment list --assignee <you>`.')
-        return err
+            return NotAllowed("You are not allowed to perform '{}' on '{}'.".format(action, scope),
+                              "Ask an administrator for permission '{}' on that scope: {}.".format(action, role))
+        return NotAllowed(message or 'The request was not authorized.',
+                          'Check your role assignments with `az role assignment list --assignee <you>`.')
     if status == 404:
-        err = ResourceNotFoundError(message)
-        err.set_recommendation('Check the name, resource group and subscription (`az account show`).')
-        return err
+        return NotFound(message, 'Check the name, resource group and subscription (`az account show`).')
     if status == 429:
-        err = AzureResponseError('Azure is throttling requests: ' + message)
-        err.set_recommendation('Wait a minute and run the command again; it is safe to repeat.')
-        return err
+        return AzureFailed('Azure is throttling requests: ' + message,
+                           'Wait a minute and run the command again; it is safe to repeat.')
     if status and 400 <= status < 500:
-        err = BadRequestError('{}{}'.format('{}: '.format(code) if code else '', message))
-        return err
-    err = AzureResponseError(message or str(ex))
-    err.set_recommendation('Azure failed to complete the operation; run the command again. It is safe to repeat.')
-    return err
+        return AzureRefused('{}{}'.format('{}: '.format(code) if code else '', message))
+    return AzureFailed(message or str(ex),
+                       'Azure failed to complete the operation; run the command again. It is safe to repeat.')
 
 
 def not_enabled(target):
-    err = ResourceNotFoundError('JIT is not enabled on {}.'.format(target.describe()))
-    err.set_recommendation('Enable it first: az vm jit enable -g {} -n {}'.format(target.resource_group, target.name))
-    return err
+    return NotFound('JIT is not enabled on {}.'.format(target.describe()),
+                    'Enable it first: az vm jit enable -g {} -n {}'.format(target.resource_group, target.name))

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from .errors import BadInput
 
 from .addresses import ANY, contains, is_any, normalize_prefix, normalize_prefixes
 from .durations import MIN_DURATION, check_max_duration, describe, parse_duration, to_iso8601
@@ -23,7 +23,7 @@ from .ports import PortSpec, format_ports, normalize_protocol, parse_port
 _PROTOCOL_ORDER = {"TCP": 0, "UDP": 1, "*": 2}
 
 
-def _source_key(prefix):
+def _source_order(prefix):
     """Sort key: ``*`` first, then IPv4 before IPv6 by address and length; unparsable text last, as text."""
     if prefix == ANY:
         return (0,)
@@ -38,7 +38,7 @@ def _try_normalize(prefix):
     """Normalise a stored source, but keep unparsable text (it then simply contains nothing)."""
     try:
         return normalize_prefix(prefix)
-    except InvalidArgumentValueError:
+    except BadInput:
         return str(prefix)
 
 
@@ -60,7 +60,7 @@ class PortPolicy:
             prefix = _try_normalize(prefix)
             if prefix not in sources:
                 sources.append(prefix)
-        object.__setattr__(self, "allowed_sources", tuple(sorted(sources, key=_source_key)))
+        object.__setattr__(self, "allowed_sources", tuple(sorted(sources, key=_source_order)))
 
     @property
     def allows_any_source(self):
@@ -130,8 +130,8 @@ class JitPolicy:
             return cls(tuple(ports), require_approval)
         except (KeyError, TypeError, AttributeError) as ex:
             raise ValueError("malformed JIT policy data: missing or wrong field {}".format(ex)) from ex
-        except InvalidArgumentValueError as ex:
-            raise ValueError("malformed JIT policy data: {}".format(ex.error_msg)) from ex
+        except BadInput as ex:
+            raise ValueError("malformed JIT policy data: {}".format(ex.message)) from ex
 
 
 class CheckedRequest(list):
@@ -152,8 +152,8 @@ class CheckedRequest(list):
 def _select_ports(policy, requested):
     """Map requested ports to policy entries; see :func:`check_request` for the matching rules."""
     if not policy.ports:
-        raise InvalidArgumentValueError("The JIT policy of this VM has no ports to request.",
-                                        "Protect the VM's ports first, e.g. az vm jit enable --ports 22")
+        raise BadInput("The JIT policy of this VM has no ports to request.",
+                       "Protect the VM's ports first, e.g. az vm jit enable --ports 22")
     if not requested:
         return list(policy.ports)
     selected = []
@@ -167,12 +167,12 @@ def _select_ports(policy, requested):
         if not matches:
             example = policy.ports[0]
             if same_number:
-                raise InvalidArgumentValueError(
+                raise BadInput(
                     "Port {} is not in the JIT policy: port {} is allowed for {} only.".format(
                         spec, spec.number, " and ".join(p.protocol for p in same_number)),
                     "Request it as {}, or leave out the protocol: --ports {}".format(
                         same_number[0], spec.number))
-            raise InvalidArgumentValueError(
+            raise BadInput(
                 "Port {} is not in the JIT policy; the policy's ports are {}.".format(
                     spec.number if not spec.protocol_explicit else spec, policy.describe_ports()),
                 "Request one of the policy's ports, e.g. --ports {}, or add the port with "
@@ -188,7 +188,7 @@ def _check_duration(selected, duration):
         return [(port, port.max_duration) for port in selected]
     smallest = min(port.max_duration for port in selected)
     if duration < MIN_DURATION:
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Duration {} is below the {}-minute minimum of JIT access.".format(
                 describe(duration), int(MIN_DURATION.total_seconds() // 60)),
             "Use a duration between {0} and {1}, e.g. --duration {1}".format(describe(MIN_DURATION),
@@ -202,7 +202,7 @@ def _check_duration(selected, duration):
         else:
             what = "the maximum that the JIT policy allows for ports {}".format(
                 ", ".join("{} ({})".format(port, describe(port.max_duration)) for port in too_long))
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Duration {} exceeds {}.".format(describe(duration), what),
             "Use --duration {} or less, or leave out --duration to get each port's maximum.".format(
                 describe(min(port.max_duration for port in too_long))))
@@ -211,7 +211,7 @@ def _check_duration(selected, duration):
 
 def _check_source(selected, source, exact_source_match):
     if is_any(source):
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "The source covers every address (*, Any, Internet, 0.0.0.0/0 and ::/0 all do): a JIT request must name "
             "one IP address or CIDR.",
             "Give your public IP, e.g. --source 203.0.113.7, or leave out --source to use your own public IP.")
@@ -222,17 +222,17 @@ def _check_source(selected, source, exact_source_match):
             try:
                 if contains(allowed, source):
                     containing.append(allowed)
-            except InvalidArgumentValueError:
+            except BadInput:
                 continue  # an unparsable stored source allows nothing
         if not containing:
             allowed_text = ", ".join(port.allowed_sources)
-            raise InvalidArgumentValueError(
+            raise BadInput(
                 "Source {} is outside the allowed sources of port {}: {}.".format(source, port, allowed_text),
                 "Use --source with an address inside {}, or ask an admin to add yours with "
                 "az vm jit enable --allowed-sources".format(" or ".join(port.allowed_sources)))
         if exact_source_match and not port.allows_any_source and source not in port.allowed_sources:
             best = max(containing, key=lambda prefix: ipaddress.ip_network(prefix).prefixlen)
-            raise InvalidArgumentValueError(
+            raise BadInput(
                 "Source {} lies inside {} but is not one of the allowed sources of port {} ({}): Defender for "
                 "Cloud accepts only one of the allowed prefixes exactly.".format(
                     source, best, port, ", ".join(port.allowed_sources)),
@@ -277,12 +277,12 @@ def build_policy(ports, max_duration, allowed_sources, require_approval=False):
         ports = [ports]
     specs = [p if isinstance(p, PortSpec) else parse_port(p) for p in (ports or [])]
     if not specs:
-        raise InvalidArgumentValueError("No ports given: a JIT policy needs at least one port.",
-                                        "Name the ports to protect, e.g. --ports 22 3389")
+        raise BadInput("No ports given: a JIT policy needs at least one port.",
+                       "Name the ports to protect, e.g. --ports 22 3389")
     for i, spec in enumerate(specs):
         for other in specs[:i]:
             if spec.overlaps(other):
-                raise InvalidArgumentValueError(
+                raise BadInput(
                     "Port {} overlaps {}: each port may appear only once in a JIT policy.".format(spec, other),
                     "Remove the duplicate, e.g. --ports 22 3389 53/udp")
     if not isinstance(max_duration, timedelta):
@@ -290,7 +290,7 @@ def build_policy(ports, max_duration, allowed_sources, require_approval=False):
     check_max_duration(max_duration)
     sources = normalize_prefixes(allowed_sources) or [ANY]
     if ANY in sources and len(sources) > 1:
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Allowed sources '*' and {} together are ambiguous: '*' already allows any source.".format(
                 ", ".join(s for s in sources if s != ANY)),
             "Use either --allowed-sources '*' or only the specific addresses, e.g. --allowed-sources 10.0.0.0/8")

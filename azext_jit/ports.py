@@ -13,11 +13,11 @@ usable value ("TCP" by default) so code that only needs a protocol never meets `
 import re
 from dataclasses import dataclass, field
 
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from .errors import BadInput
 
 PROTOCOLS = ("TCP", "UDP", "*")
 DEFAULT_PROTOCOL = "TCP"
-MIN_PORT = 0
+MIN_PORT = 1   # port 0 is reserved: no service listens on it, and Azure NSG rules cannot name it alone
 MAX_PORT = 65535
 
 _PORT_RE = re.compile(r"^(?P<number>[0-9]+)(?:/(?P<protocol>[^/]*))?$", re.ASCII)
@@ -32,7 +32,7 @@ def normalize_protocol(text):
     """
     value = (text or "").strip().upper()
     if value not in PROTOCOLS:
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Invalid protocol '{}': a JIT port's protocol must be TCP, UDP or *.".format(text),
             "Write the port as NUMBER or NUMBER/PROTOCOL, {}".format(_EXAMPLE))
     return value
@@ -49,7 +49,7 @@ class PortSpec:
     def __post_init__(self):
         if isinstance(self.number, bool) or not isinstance(self.number, int) \
                 or not MIN_PORT <= self.number <= MAX_PORT:
-            raise InvalidArgumentValueError(
+            raise BadInput(
                 "Invalid port '{}': a port number must be between {} and {}.".format(self.number, MIN_PORT, MAX_PORT),
                 "Use a port number such as 22 or 3389, {}".format(_EXAMPLE))
         object.__setattr__(self, "protocol", normalize_protocol(self.protocol))
@@ -73,12 +73,12 @@ def parse_port(text):
             rule = "JIT ports are single numbers, not ranges"
         else:
             rule = "write a port as NUMBER or NUMBER/PROTOCOL with protocol TCP, UDP or *"
-        raise InvalidArgumentValueError(
+        raise BadInput(
             "Invalid port '{}': {}.".format(raw, rule),
             "List each port separately, {}".format(_EXAMPLE))
     number = int(match.group("number"))
-    if number > MAX_PORT:
-        raise InvalidArgumentValueError(
+    if not MIN_PORT <= number <= MAX_PORT:
+        raise BadInput(
             "Invalid port '{}': a port number must be between {} and {}.".format(raw, MIN_PORT, MAX_PORT),
             "Use a port number such as 22 or 3389, {}".format(_EXAMPLE))
     protocol = match.group("protocol")
@@ -98,15 +98,15 @@ def parse_ports(values):
         values = [values]
     pieces = [p for value in (values or []) for p in re.split(r"[,\s]+", str(value)) if p]
     if not pieces:
-        raise InvalidArgumentValueError("No ports given: at least one port is needed.",
-                                        "Name the ports, {}".format(_EXAMPLE))
+        raise BadInput("No ports given: at least one port is needed.",
+                       "Name the ports, {}".format(_EXAMPLE))
     specs = []
     for piece in pieces:
         spec = parse_port(piece)
         for seen in specs:
             if spec.overlaps(seen):
                 what = "is given twice" if spec == seen else "overlaps {}".format(seen)
-                raise InvalidArgumentValueError(
+                raise BadInput(
                     "Port {} {}: each port may appear only once.".format(piece, what),
                     "Remove the duplicate, {}".format(_EXAMPLE))
         specs.append(spec)

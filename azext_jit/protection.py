@@ -7,45 +7,35 @@ and any rule whose priority beats the deny rule are only named in a warning: JIT
 Every other rule is left alone.
 """
 import json
-from dataclasses import dataclass, field
 
-from knack.log import get_logger
-
-from azext_jit import nsg_ops, nsg_rules, vm_records
-from azext_jit.backends.base import rule_change
+from azext_jit import vm_records
+from azext_jit.changes import rule_change
+from azext_jit.errors import UsageError
+from azext_jit.log import get_logger
+from azext_jit.nsg import client as nsg_client
+from azext_jit.nsg.conflicts import classify_conflicts
+from azext_jit.nsg.priorities import choose_deny_priority, used_priorities
+from azext_jit.nsg.rules import destination_prefixes, port_ranges, rules_of
 
 logger = get_logger(__name__)
 
-# Defender puts its deny rule anywhere up to 4096 (seen: 1000, 4095, 4096); assume the worst.
-DEFENDER_DENY_PRIORITY = 4096
 RESTORED_FIELDS = ('description', 'protocol', 'sourcePortRange', 'sourcePortRanges', 'destinationPortRange',
                    'destinationPortRanges', 'sourceAddressPrefix', 'sourceAddressPrefixes',
                    'destinationAddressPrefix', 'destinationAddressPrefixes', 'access', 'priority', 'direction',
                    'sourceApplicationSecurityGroups', 'destinationApplicationSecurityGroups')
 
 
-@dataclass
-class ConflictPlan:
-    nsg_id: str
-    remove: list = field(default_factory=list)
-    reasons: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
-
-
-def plan_conflicts(azure, target, policy, mode):
-    nsg = nsg_ops.read_nsg(azure, target.nsg_id)
-    rules = nsg_ops.rules_of(nsg)
-    if mode == 'defender':
-        deny = DEFENDER_DENY_PRIORITY
-    else:
-        deny = nsg_rules.deny_ceiling(rules, target.id) or nsg_rules.choose_deny_priority(
-            nsg_rules.used_priorities(rules))
-    conflicts = nsg_rules.classify_conflicts(rules, [(p.number, p.protocol) for p in policy.ports],
-                                             target.private_ip, deny, target.asg_ids)
-    plan = ConflictPlan(target.nsg_id, conflicts.remove, conflicts.remove_reasons, [w for _, w in conflicts.warn])
-    for warning in plan.warnings:
+def plan_conflicts(azure, target, policy, mode, jit_modes):
+    """The rules of the VM's NSG that `enable` in `mode` removes or warns about (`nsg.conflicts.Conflicts`).
+    Rules any of `jit_modes` wrote are never conflicts; the deny priority is where `mode` puts its deny rule."""
+    rules = rules_of(nsg_client.read_nsg(azure, target.nsg_id))
+    conflicts = classify_conflicts(rules, [(p.number, p.protocol) for p in policy.ports], target.private_ip,
+                                   mode.deny_priority(target, rules), target.asg_ids,
+                                   is_jit_rule=lambda rule: any(m.owns_rule(rule) for m in jit_modes),
+                                   nsg_id=target.nsg_id)
+    for warning in conflicts.warnings:
         logger.warning('%s: %s', target.name, warning)
-    return plan
+    return conflicts
 
 
 def confirm_removals(plans, yes):
@@ -54,18 +44,17 @@ def confirm_removals(plans, yes):
     if not rules or yes:
         return
     from knack.prompting import NoTTYException, prompt_y_n
-    from azure.cli.core.azclierror import ArgumentUsageError
     names = ', '.join("'{}'".format(r['name']) for r in rules)
     question = ('These rules let any source reach a protected port and will be removed (disable restores them): '
                 '{}. Continue?'.format(names))
     try:
         if not prompt_y_n(question, default='n'):
-            raise ArgumentUsageError('Nothing was changed.', 'Run again and answer y, or pass --yes.')
+            raise UsageError('Nothing was changed.', 'Run again and answer y, or pass --yes.')
     except NoTTYException:
-        raise ArgumentUsageError('Enabling JIT would remove rules that let any source reach a protected port ({}), '
-                                 'and there is no terminal to ask on.'.format(names),
-                                 'Pass --yes to remove them (az vm jit disable restores them), or --dry-run to see '
-                                 'every change first.') from None
+        raise UsageError('Enabling JIT would remove rules that let any source reach a protected port ({}), '
+                         'and there is no terminal to ask on.'.format(names),
+                         'Pass --yes to remove them (az vm jit disable restores them), or --dry-run to see '
+                         'every change first.') from None
 
 
 def _saved(rule, nsg_id):
@@ -80,7 +69,7 @@ def remove_conflicts(azure, target, plan, dry_run):
         return []
     changes = [rule_change('delete', plan.nsg_id, r, target.name) for r in plan.remove]
     for change in changes:
-        change.details['reason'] = plan.reasons.get(change.details['name'])
+        change.details['reason'] = plan.remove_reasons.get(change.details['name'])
     if dry_run:
         return changes
     saved = vm_records.read(target.tags, vm_records.RESTORE) or []
@@ -88,7 +77,7 @@ def remove_conflicts(azure, target, plan, dry_run):
     saved += [_saved(r, plan.nsg_id) for r in plan.remove if (plan.nsg_id.lower(), r['name'].lower()) not in known]
     vm_records.write(azure, target.id, target.tags, vm_records.RESTORE, saved)
     for rule in plan.remove:
-        nsg_ops.delete_rule(azure, plan.nsg_id, rule['name'])
+        nsg_client.delete_rule(azure, plan.nsg_id, rule['name'])
     return changes
 
 
@@ -96,7 +85,7 @@ def has_removed_rules(target):
     return bool(vm_records.read(target.tags, vm_records.RESTORE))
 
 
-def restore_removed(azure, target, dry_run):
+def restore_removed(azure, target, dry_run, jit_modes):
     """Put back what `enable` removed. A priority taken since then moves to the nearest free one.
 
     A rule that would now defeat JIT on another VM of the same NSG (an allow-any rule shared by several VMs)
@@ -106,7 +95,7 @@ def restore_removed(azure, target, dry_run):
     changes = []
     for item in saved:
         rule = {'name': item['name'], 'properties': dict(item['properties'])}
-        guarded = still_protected_by(nsg_ops.read_nsg(azure, item['nsg']), rule, target)
+        guarded = still_protected_by(nsg_client.read_nsg(azure, item['nsg']), rule, target, jit_modes)
         if guarded:
             logger.warning("Rule '%s' stays removed: it would let any source reach %s, which JIT still protects. "
                            "Its definition: %s", rule['name'], ', '.join(guarded),
@@ -117,44 +106,36 @@ def restore_removed(azure, target, dry_run):
             continue
 
         def build(nsg, attempt, rule=rule):
-            current = {r['name'].lower(): r for r in nsg_ops.rules_of(nsg)}
+            current = {r['name'].lower(): r for r in rules_of(nsg)}
             if rule['name'].lower() in current:
                 return []
-            used = nsg_rules.used_priorities(nsg_ops.rules_of(nsg), rule['properties'].get('direction', 'Inbound'))
+            used = used_priorities(rules_of(nsg), rule['properties'].get('direction', 'Inbound'))
             if rule['properties'].get('priority') in used:
-                rule['properties']['priority'] = nsg_rules.choose_deny_priority(used, rule['properties']['priority'])
+                rule['properties']['priority'] = choose_deny_priority(used, rule['properties']['priority'])
             return [rule]
-        nsg_ops.add_rules(azure, item['nsg'], build)
+        nsg_client.add_rules(azure, item['nsg'], build)
     if saved and not dry_run:
         vm_records.write(azure, target.id, target.tags, vm_records.RESTORE, None)
     return changes
 
 
-def still_protected_by(nsg, rule, leaving):
-    """The other VMs' JIT deny rules in `nsg` (ours or Defender's) that `rule` would defeat, as short texts."""
+def still_protected_by(nsg, rule, leaving, jit_modes):
+    """The other VMs' JIT deny rules in `nsg` (of any mode) that `rule` would defeat, as short texts."""
+    from azext_jit.ports import normalize_protocol
     found = []
-    marker = "of VM '{}'.".format(leaving.name)
-    own_key = nsg_rules.vm_key(leaving.id)
-    for deny in nsg_ops.rules_of(nsg):
+    for deny in rules_of(nsg):
+        if not any(m.guards_other_vm(deny, leaving) for m in jit_modes):
+            continue
         props = deny.get('properties') or {}
-        if (props.get('access') or '').lower() != 'deny':
-            continue
-        parsed = nsg_rules.parse_rule_name(deny['name'])
-        if parsed:
-            if parsed.kind != 'deny' or parsed.vmkey == own_key:
-                continue
-        elif not nsg_rules.is_defender(deny['name']) or marker in (props.get('description') or ''):
-            continue
-        ports = [(low, nsg_rules.normalize_jit_protocol(props.get('protocol') or '*'))
-                 for low, high in nsg_rules.port_ranges(deny) if low == high]
-        for ip in nsg_rules.destination_prefixes(deny):
-            conflicts = nsg_rules.classify_conflicts([rule], ports, ip, props.get('priority') or 4096)
-            if conflicts.remove:
+        ports = [(low, normalize_protocol(props.get('protocol') or '*')) for low, high in port_ranges(deny)
+                 if low == high]
+        for ip in destination_prefixes(deny):
+            if classify_conflicts([rule], ports, ip, props.get('priority') or 4096).remove:
                 found.append('{} ({})'.format(ip, deny['name']))
     return found
 
 
 def summary(target, mode, policy, changes, plan, dry_run):
-    return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': mode, 'dryRun': dry_run,
+    return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': mode.name, 'dryRun': dry_run,
             'policy': policy.to_dict(), 'changes': [c.to_dict() for c in changes],
             'warnings': plan.warnings}

@@ -58,14 +58,13 @@ class RunnerError(Exception):
 
 def cleanup_once(subscription_id, resource_group=None, dry_run=False, credential=None, arm_endpoint=None):
     """Remove expired JIT allow rules once; returns the summary dict `az vm jit cleanup` returns."""
-    from azext_jit.access import cleanup
     from azext_jit.arm import Azure
-    from azext_jit.backends.nsg import NsgBackend
+    from azext_jit.cleanup import cleanup
     if credential is None:
         credential = _default_credential()
     endpoint = _arm_endpoint(arm_endpoint)
     azure = Azure.from_credential(credential, subscription_id, base_url=None if endpoint == PUBLIC_ARM else endpoint)
-    return cleanup(azure, NsgBackend(azure), resource_group, dry_run)
+    return cleanup(azure, resource_group, dry_run)
 
 
 def _one_line(text):

@@ -7,9 +7,9 @@ needs the NSG) does the subnet cost a third read.
 """
 from dataclasses import dataclass, field
 
-from azure.cli.core.azclierror import ResourceNotFoundError, ValidationError
 from azure.mgmt.core.tools import parse_resource_id
 
+from azext_jit.errors import NotFound, NotPossible
 from azext_jit.wire import wire
 
 
@@ -28,6 +28,7 @@ class VmTarget:
     nsg_scope: str = None      # 'nic' or 'subnet': where the governing NSG is attached
     nic_count: int = 1
     asg_ids: list = None       # application security groups of the primary IP configuration (None: not read)
+    subnet_read: bool = False  # whether the subnet was asked for its NSG (with_subnet_nsg)
 
     def describe(self):
         return "VM '{}' in resource group '{}'".format(self.name, self.resource_group)
@@ -78,8 +79,9 @@ def target_from_vm(azure, vm, need_nsg=True):
 
 def with_subnet_nsg(azure, target):
     """When the primary NIC has no NSG of its own, the one on its subnet governs the VM (one more read)."""
-    if target.nsg_id or not target.subnet_id:
+    if target.nsg_id or not target.subnet_id or target.subnet_read:
         return target
+    target.subnet_read = True
     sp = parse_resource_id(target.subnet_id)
     subnet = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
     nsg = (subnet.get('properties') or {}).get('networkSecurityGroup') or {}
@@ -93,8 +95,8 @@ def get_vm(azure, resource_group, name):
     try:
         return wire(azure.compute.virtual_machines.get(resource_group, name))
     except SdkNotFound:
-        raise ResourceNotFoundError("VM '{}' was not found in resource group '{}'.".format(name, resource_group),
-                                    ) from None
+        raise NotFound("VM '{}' was not found in resource group '{}'.".format(name, resource_group),
+                       'Check the name and resource group with `az vm list -o table`.') from None
 
 
 def resolve_vm(azure, resource_group, name, need_nsg=True):
@@ -111,15 +113,15 @@ def list_vms(azure, resource_group=None):
 def require_protectable(target):
     """What JIT needs of a VM before protecting it; each refusal says why and what to do."""
     if not target.nsg_id:
-        raise ValidationError(
+        raise NotPossible(
             "{} has no network security group on its primary NIC or its subnet, so there is nothing to close its "
             "ports with. Attach one: `az network nic update -g {} -n {} --network-security-group <nsg>`."
             .format(target.describe(), target.resource_group,
                     parse_resource_id(target.nic_id)['name'] if target.nic_id else '<nic>'))
     if not target.public_ip:
-        raise ValidationError(
+        raise NotPossible(
             "{} has no public IP address, so its management ports are not reachable from the internet and JIT has "
             "nothing to protect. Reach private VMs through Azure Bastion: `az network bastion ssh` / `rdp`."
             .format(target.describe()))
     if not target.private_ip:
-        raise ValidationError('{} has no private IP address on its primary NIC.'.format(target.describe()))
+        raise NotPossible('{} has no private IP address on its primary NIC.'.format(target.describe()))

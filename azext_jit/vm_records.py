@@ -4,7 +4,7 @@ Nothing lives on the local machine, so that a request made on one machine can be
 cleaned up from another. Three records, each a JSON document spread over as many tags as it needs
 (ARM allows 256 characters per tag value and 50 tags per resource):
 
-- `azvmjit-policy`   NSG mode only: the VM's JIT policy (ports, protocols, maximum durations, sources).
+- `azvmjit-policy`   NSG mode only: the VM's JIT policy (that mode's storage, see `modes/nsg_mode_records.py`).
 - `azvmjit-restore`  both modes: the NSG rules `enable` removed, so that `disable` can put them back.
 - `azvmjit-revoked-<request id>`  both modes: one tag per request closed early, so `list`/`show` can say
                      "revoked" (Azure keeps no trace of a deleted rule, and Defender's API has no revoke). One tag
@@ -16,10 +16,10 @@ replace the user's own tags.
 """
 import json
 
-from azure.cli.core.azclierror import ValidationError
+from azext_jit.errors import NotPossible
 
 PREFIX = 'azvmjit-'
-POLICY, RESTORE, REVOKED = PREFIX + 'policy', PREFIX + 'restore', PREFIX + 'revoked-'
+RESTORE, REVOKED = PREFIX + 'restore', PREFIX + 'revoked-'
 CHUNK = 250          # characters per tag value (ARM's limit is 256)
 MAX_CHUNKS = 12      # so the records never take more than a fraction of a VM's 50 tags
 
@@ -49,8 +49,8 @@ def encode(name, document):
     text = json.dumps(document, separators=(',', ':'), sort_keys=True)
     pieces = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or ['']
     if len(pieces) > MAX_CHUNKS:
-        raise ValidationError("The JIT record '{}' needs {} characters, more than the {} that fit in the VM's tags."
-                              .format(name, len(text), CHUNK * MAX_CHUNKS))
+        raise NotPossible("The JIT record '{}' needs {} characters, more than the {} that fit in the VM's tags."
+                          .format(name, len(text), CHUNK * MAX_CHUNKS))
     return {name if i == 0 else '{}.{}'.format(name, i): piece for i, piece in enumerate(pieces)}
 
 

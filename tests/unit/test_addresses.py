@@ -1,7 +1,7 @@
 """Source prefixes: canonical forms (IPv4 and IPv6), "any" spellings, host bits, containment."""
 
 import pytest
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from azext_jit.errors import BadInput
 
 from azext_jit.addresses import (contains, is_any, is_single_address, normalize_prefix, normalize_prefixes,
                                  to_network)
@@ -33,22 +33,22 @@ def test_normalize_prefix(text, expected):
     ("2001:DB8::1/32", "2001:db8::/32", "2001:db8::1"),
 ])
 def test_host_bits_refused_with_network_suggested(text, network, host):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         normalize_prefix(text)
-    assert "host bits" in err.value.error_msg and network in err.value.error_msg
-    assert network in err.value.recommendations[0] and host in err.value.recommendations[0]
+    assert "host bits" in err.value.message and network in err.value.message
+    assert network in err.value.recommendation and host in err.value.recommendation
 
 
 @pytest.mark.parametrize("text", ["foo", "1.2.3", "1.2.3.4/33", "256.1.1.1", "VirtualNetwork", "01.2.3.4", "::1::2"])
 def test_invalid_prefix_refused(text):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         normalize_prefix(text)
-    assert "'{}'".format(text) in err.value.error_msg and "not an IP address or CIDR" in err.value.error_msg
+    assert "'{}'".format(text) in err.value.message and "not an IP address or CIDR" in err.value.message
 
 
 @pytest.mark.parametrize("text", ["", "  ", None])
 def test_empty_prefix_refused(text):
-    with pytest.raises(InvalidArgumentValueError, match="Empty source"):
+    with pytest.raises(BadInput, match="Empty source"):
         normalize_prefix(text)
 
 
@@ -93,7 +93,7 @@ def test_contains(outer, inner, expected):
 
 
 def test_contains_rejects_garbage():
-    with pytest.raises(InvalidArgumentValueError):
+    with pytest.raises(BadInput):
         contains("10.0.0.0/8", "nope")
 
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from azext_jit.errors import BadInput
 
 from azext_jit.durations import (MAX_DURATION, MIN_DURATION, check_max_duration, describe, parse_duration,
                                  to_iso8601)
@@ -45,37 +45,37 @@ def test_parse_accepts_int_minutes_and_timedelta():
 
 @pytest.mark.parametrize("text", ["0", "PT0M", "0h", "-5", "-PT1H"])
 def test_zero_or_negative_refused(text):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         parse_duration(text)
-    assert "longer than zero" in err.value.error_msg or "not an ISO" in err.value.error_msg
-    assert text.strip() in err.value.error_msg
+    assert "longer than zero" in err.value.message or "not an ISO" in err.value.message
+    assert text.strip() in err.value.message
 
 
 @pytest.mark.parametrize("text", ["", "abc", "h", "1.5h", "2h30", "30m1h", "PT", "P", "PT2H30", "P1Y", "PT-1H",
                                   "\u0662\u0662", "2 hours", "T2H"])
 def test_garbage_refused_with_formats(text):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         parse_duration(text)
-    assert "'{}'".format(text) in err.value.error_msg
-    assert "between 5 minutes and 24 hours" in err.value.recommendations[0]
-    assert "--duration 90m" in err.value.recommendations[0]
+    assert "'{}'".format(text) in err.value.message
+    assert "between 5 minutes and 24 hours" in err.value.recommendation
+    assert "--duration 90m" in err.value.recommendation
 
 
 def test_iso_months_explained():
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         parse_duration("P30M")
-    assert "months" in err.value.error_msg and "PT30M" in err.value.error_msg
+    assert "months" in err.value.message and "PT30M" in err.value.message
 
 
 def test_overflow_is_a_clear_error():
-    with pytest.raises(InvalidArgumentValueError, match="too long"):
+    with pytest.raises(BadInput, match="too long"):
         parse_duration("9" * 20)
 
 
 def test_option_named_in_recommendation():
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         parse_duration("x", option="--max-duration")
-    assert "--max-duration" in err.value.recommendations[0]
+    assert "--max-duration" in err.value.recommendation
 
 
 @pytest.mark.parametrize("td, iso", [
@@ -137,9 +137,9 @@ def test_max_duration_within_bounds(text):
     ("PT24H1M", "above the JIT limit of 24 hours"),
 ])
 def test_max_duration_out_of_bounds(text, rule):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         check_max_duration(parse_duration(text))
-    assert rule in err.value.error_msg
-    assert describe(parse_duration(text)) in err.value.error_msg
-    assert "between 5 minutes and 24 hours" in err.value.recommendations[0]
-    assert "--max-duration" in err.value.recommendations[0]
+    assert rule in err.value.message
+    assert describe(parse_duration(text)) in err.value.message
+    assert "between 5 minutes and 24 hours" in err.value.recommendation
+    assert "--max-duration" in err.value.recommendation

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from azext_jit.errors import BadInput
 
 from azext_jit.policy import CheckedRequest, JitPolicy, PortPolicy, build_policy, check_request
 from azext_jit.ports import PortSpec, parse_ports
@@ -26,13 +26,14 @@ RESTRICTED = _policy(_pp(22, sources=("10.0.0.0/8", "192.168.1.0/24", "2001:db8:
 
 
 def _refused(policy, **kwargs):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         check_request(policy, **kwargs)
-    assert err.value.recommendations, "every refusal says how to fix it"
-    return err.value.error_msg, err.value.recommendations[0]
+    assert err.value.recommendation, "every refusal says how to fix it"
+    return err.value.message, err.value.recommendation
 
 
 # ---------------------------------------------------------------- check_request: what gets requested
+
 
 def test_defaults_every_port_each_with_its_own_maximum():
     result = check_request(DEFAULT)
@@ -114,6 +115,7 @@ def test_exact_mode_single_ip_policy_accepts_slash_32():
 
 
 # ---------------------------------------------------------------- check_request: every refusal
+
 
 def test_refuse_port_not_in_policy_names_policy_ports():
     msg, rec = _refused(DEFAULT, ports=parse_ports(["8080"]))
@@ -216,6 +218,7 @@ def test_same_request_passes_without_exact_mode():
 
 # ---------------------------------------------------------------- model
 
+
 def test_port_lookup():
     policy = _policy(_pp(53, "UDP"), _pp(22), _pp(3389, "*"))
     assert policy.port(22).protocol == "TCP"
@@ -273,6 +276,7 @@ def test_from_dict_malformed_raises_value_error(data):
 
 # ---------------------------------------------------------------- build_policy
 
+
 def test_build_policy():
     policy = build_policy(parse_ports(["3389", "22"]), "2h", ["10.0.0.0/8", "1.2.3.4/32", "1.2.3.4"], True)
     assert policy.require_approval is True
@@ -302,30 +306,30 @@ def test_build_policy_duration_bounds_ok(duration):
 @pytest.mark.parametrize("duration, rule", [("PT4M", "below"), ("P2D", "above"), ("25h", "above"),
                                             (4 * M, "below")])
 def test_build_policy_duration_out_of_bounds(duration, rule):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         build_policy(parse_ports(["22"]), duration, [], False)
-    assert rule in err.value.error_msg and "--max-duration" in err.value.recommendations[0]
+    assert rule in err.value.message and "--max-duration" in err.value.recommendation
 
 
 def test_build_policy_refuses_no_ports():
-    with pytest.raises(InvalidArgumentValueError, match="at least one port"):
+    with pytest.raises(BadInput, match="at least one port"):
         build_policy([], 3 * H, [], False)
 
 
 @pytest.mark.parametrize("ports", [[PortSpec(22), PortSpec(22)], [PortSpec(22, "*"), PortSpec(22, "UDP")]])
 def test_build_policy_refuses_overlapping_ports(ports):
-    with pytest.raises(InvalidArgumentValueError, match="only once"):
+    with pytest.raises(BadInput, match="only once"):
         build_policy(ports, 3 * H, [], False)
 
 
 @pytest.mark.parametrize("sources", [["*", "10.0.0.0/8"], ["Internet", "1.2.3.4"], ["10.0.0.0/8,any"]])
 def test_build_policy_refuses_any_with_others(sources):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         build_policy(parse_ports(["22"]), 3 * H, sources, False)
-    assert "ambiguous" in err.value.error_msg
-    assert "--allowed-sources" in err.value.recommendations[0]
+    assert "ambiguous" in err.value.message
+    assert "--allowed-sources" in err.value.recommendation
 
 
 def test_build_policy_refuses_host_bits_source():
-    with pytest.raises(InvalidArgumentValueError, match="host bits"):
+    with pytest.raises(BadInput, match="host bits"):
         build_policy(parse_ports(["22"]), 3 * H, ["10.0.0.5/8"], False)

@@ -1,7 +1,7 @@
 """Ports: NUMBER[/PROTOCOL] parsing, the TCP default, and refusals."""
 
 import pytest
-from azure.cli.core.azclierror import InvalidArgumentValueError
+from azext_jit.errors import BadInput
 
 from azext_jit.ports import PortSpec, format_ports, normalize_protocol, parse_port, parse_ports
 
@@ -14,7 +14,7 @@ from azext_jit.ports import PortSpec, format_ports, normalize_protocol, parse_po
     ("53/udp", 53, "UDP", True),
     ("3389/*", 3389, "*", True),
     (" 443 / tcp ", 443, "TCP", True),
-    ("0", 0, "TCP", False),
+    ("1", 1, "TCP", False),
     ("65535", 65535, "TCP", False),
 ])
 def test_parse_port(text, number, protocol, explicit):
@@ -30,8 +30,8 @@ def test_unspecified_protocol_equals_explicit_tcp():
 
 
 @pytest.mark.parametrize("text, rule", [
-    ("65536", "between 0 and 65535"),
-    ("99999999", "between 0 and 65535"),
+    ("65536", "between 1 and 65535"),
+    ("99999999", "between 1 and 65535"),
     ("-1", "NUMBER/PROTOCOL"),
     ("ssh", "NUMBER/PROTOCOL"),
     ("", "NUMBER/PROTOCOL"),
@@ -44,21 +44,21 @@ def test_unspecified_protocol_equals_explicit_tcp():
     ("\u0662\u0662", "NUMBER/PROTOCOL"),  # Arabic-Indic digits: int() would accept them
 ])
 def test_parse_port_refused(text, rule):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         parse_port(text)
-    assert rule in err.value.error_msg
-    assert err.value.recommendations and "--ports" in err.value.recommendations[0]
+    assert rule in err.value.message
+    assert err.value.recommendation and "--ports" in err.value.recommendation
 
 
 @pytest.mark.parametrize("number", [-1, 65536, True, "22"])
 def test_portspec_validates_number(number):
-    with pytest.raises(InvalidArgumentValueError):
+    with pytest.raises(BadInput):
         PortSpec(number, "TCP")
 
 
 def test_portspec_normalises_protocol():
     assert PortSpec(22, "tcp").protocol == "TCP"
-    with pytest.raises(InvalidArgumentValueError):
+    with pytest.raises(BadInput):
         PortSpec(22, "any")
 
 
@@ -83,17 +83,23 @@ def test_parse_ports(values, expected):
     (["22/*", "22/udp"], "overlaps 22/*"),
 ])
 def test_parse_ports_duplicates_refused(values, rule):
-    with pytest.raises(InvalidArgumentValueError) as err:
+    with pytest.raises(BadInput) as err:
         parse_ports(values)
-    assert rule in err.value.error_msg
+    assert rule in err.value.message
 
 
 @pytest.mark.parametrize("values", [[], None, [""], [" , "]])
 def test_parse_ports_empty_refused(values):
-    with pytest.raises(InvalidArgumentValueError, match="No ports"):
+    with pytest.raises(BadInput, match="No ports"):
         parse_ports(values)
 
 
 def test_normalize_protocol_and_format():
     assert [normalize_protocol(p) for p in ("tcp", "Udp", "*")] == ["TCP", "UDP", "*"]
     assert format_ports([PortSpec(22), PortSpec(53, "UDP")]) == "22/TCP, 53/UDP"
+
+
+@pytest.mark.parametrize("text", ["0", "0/tcp", "0/udp", "0/*"])
+def test_port_zero_is_refused_like_any_invalid_port(text):
+    with pytest.raises(BadInput, match="between 1 and 65535"):
+        parse_port(text)

@@ -1,27 +1,28 @@
 """Records kept in a VM's tags: JSON split over tags of at most 256 characters, and back."""
 import pytest
-from azure.cli.core.azclierror import ValidationError
 
 from azext_jit import vm_records
+from azext_jit.errors import NotPossible
+from azext_jit.modes import nsg_mode_records as records
 
 
 def test_small_document_fits_one_tag_and_round_trips():
-    tags = vm_records.encode(vm_records.POLICY, {'ports': [22]})
-    assert list(tags) == [vm_records.POLICY]
-    assert vm_records.read(tags, vm_records.POLICY) == {'ports': [22]}
+    tags = vm_records.encode(records.POLICY_TAG, {'ports': [22]})
+    assert list(tags) == [records.POLICY_TAG]
+    assert vm_records.read(tags, records.POLICY_TAG) == {'ports': [22]}
 
 
 def test_large_document_spreads_over_numbered_tags_each_within_arms_limit():
     document = {'sources': ['10.{}.0.0/16'.format(i) for i in range(60)]}
-    tags = vm_records.encode(vm_records.POLICY, document)
+    tags = vm_records.encode(records.POLICY_TAG, document)
     assert len(tags) > 1
     assert all(len(v) <= 256 for v in tags.values())
-    assert set(tags) == {vm_records.POLICY} | {'{}.{}'.format(vm_records.POLICY, i) for i in range(1, len(tags))}
-    assert vm_records.read(dict(tags, owner='alice'), vm_records.POLICY) == document
+    assert set(tags) == {records.POLICY_TAG} | {'{}.{}'.format(records.POLICY_TAG, i) for i in range(1, len(tags))}
+    assert vm_records.read(dict(tags, owner='alice'), records.POLICY_TAG) == document
 
 
 def test_document_too_large_for_the_tag_budget_is_refused_before_writing():
-    with pytest.raises(ValidationError):
+    with pytest.raises(NotPossible):
         vm_records.encode(vm_records.RESTORE, {'x': 'y' * (vm_records.CHUNK * vm_records.MAX_CHUNKS)})
 
 
@@ -40,5 +41,5 @@ def test_removing_a_record_deletes_every_chunk():
 
 
 def test_unreadable_record_reads_as_absent():
-    assert vm_records.read({vm_records.POLICY: '{not json'}, vm_records.POLICY) is None
-    assert vm_records.read({}, vm_records.POLICY) is None
+    assert vm_records.read({records.POLICY_TAG: '{not json'}, records.POLICY_TAG) is None
+    assert vm_records.read({}, records.POLICY_TAG) is None

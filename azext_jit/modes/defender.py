@@ -13,16 +13,22 @@ What the API gives and what it lacks, and how each gap is closed here:
   record in the VM's tags is needed. (Re-initiating with an end time of "now" was rejected: it opens
   the port again until Defender's expiry job runs.)
 """
-from dataclasses import dataclass
+import datetime as dt
+import re
 
-from azure.cli.core.azclierror import ValidationError
+from azure.mgmt.core.tools import parse_resource_id
 
-from azext_jit import nsg_ops, nsg_rules
-from azext_jit.backends.base import (ACTIVE, EXPIRED, REVOKED, AccessRequest, Change, JitBackend, RequestPort,
-                                     parse_time, request_id, rule_change)
-from azext_jit.backends.nsg import revoked_requests
+from azext_jit.access_requests import ACTIVE, EXPIRED, REVOKED, AccessRequest, RequestPort, derived_request_id
+from azext_jit.addresses import comparable_prefix
+from azext_jit.changes import Change, rule_change
 from azext_jit.durations import parse_duration, to_iso8601
+from azext_jit.errors import AzureFailed, NotPossible, error_code
+from azext_jit.modes.base import JitMode
+from azext_jit.nsg import client as nsg_client
+from azext_jit.nsg.rules import destination_prefixes, is_allow, rule_covers_port, rules_of, source_prefixes
 from azext_jit.policy import JitPolicy, PortPolicy
+from azext_jit.revocations import revoked_requests
+from azext_jit.times import parse_time, stamp
 from azext_jit.wire import wire
 
 DEFAULT_POLICY = 'default'
@@ -32,12 +38,19 @@ WRITE_ATTEMPTS = 4
 LOG_MARGIN_MINUTES = 5  # Activity Log window starts this long before the oldest request it must explain
 LOG_MAX_DAYS = 89       # the Activity Log keeps 90 days
 
+# Defender's rule names: deny `SecurityCenter-JITRule_<int>_<32 hex>`, allow `SecurityCenter-JITRule-<int>-<32 hex>`;
+# the int is signed (`_-123_`); Microsoft's self-help guide also shows the mixed `_-123-` form, so separators are free.
+_RULE_NAME_RE = re.compile(r"^SecurityCenter-JITRule[_-]-?[0-9]+[_-][0-9a-f]{32}$", re.I | re.A)
 
-@dataclass
-class DefenderRequest(AccessRequest):
-    """A Defender request, plus the address a firewall in front of the VM answers on (the VM entry's
-    `publicIpAddress`): with a request port's `mappedPort`, that is where users connect."""
-    firewall_ip: str = None
+
+def is_defender_rule(rule):
+    """True for a rule Defender for Cloud's JIT wrote (by its name), for any VM."""
+    return bool(_RULE_NAME_RE.match(str(rule.get('name') or '').strip()))
+
+
+def _for_vm(rule, vm_name):
+    """Defender's descriptions end with "... of VM '<name>'." (its only record of which VM a rule is for)."""
+    return "of VM '{}'.".format(vm_name) in ((rule.get('properties') or {}).get('description') or '')
 
 
 def is_unavailable(ex):
@@ -45,7 +58,6 @@ def is_unavailable(ex):
     refused): 400 and 409, and a 403 that is not an authorization failure. A 401, a 404 ("no such policy"), a
     403 AuthorizationFailed ("you may not"), throttling and server errors are errors, not a reason to switch
     modes."""
-    from azext_jit.errors import error_code
     status = getattr(ex, 'status_code', None)
     if status == 403:
         return error_code(ex) != 'AuthorizationFailed'
@@ -96,14 +108,63 @@ def _same_vm(a, b):
     return a.lower() == b.lower()
 
 
-class DefenderBackend(JitBackend):
-    mode = 'defender'
+class DefenderMode(JitMode):
+    name = 'defender'
+    title = 'Defender'
+    expires_access_itself = True          # Defender removes its allow rules at their end time
+    closes_access_before_disable = True   # ... and keeps them after the VM leaves the policy
+    matches_sources_exactly = True        # initiate accepts only one of the allowed prefixes exactly
+    finds_caller_ip = True                # initiate without a source opens from the caller's address
 
     def __init__(self, azure):
         super().__init__(azure)
         self._policies = {}   # (resource group, location) -> [policy wire JSON]
         self._listed = set()  # resource groups (lower case; '*' for all) whose policies were all listed at once
         self._callers = {}    # resource group -> (covered since, [(time, caller, resource id)] of initiate events)
+        self._plan = None     # whether the subscription has Defender for Servers Plan 2 (asked once)
+
+    # -- who can be served ---------------------------------------------------------------------------
+    def _refused(self, ex):
+        self.unavailable_because = "Defender for Cloud's JIT API is not available here ({})".format(
+            _first_line(ex))
+
+    def available(self, target):
+        from azure.core.exceptions import HttpResponseError
+        if self.unavailable_because:
+            return False
+        try:
+            self.policies(target.resource_group, target.location)
+            return True
+        except HttpResponseError as ex:
+            if not is_unavailable(ex):
+                raise
+            self._refused(ex)
+            return False
+
+    def prefetch(self, resource_group=None, required=False):
+        from azure.core.exceptions import HttpResponseError
+        try:
+            self.all_policies(resource_group)
+            return True
+        except HttpResponseError as ex:
+            if required or not is_unavailable(ex):
+                raise
+            self._refused(ex)
+            return False
+
+    def can_serve_new_vms(self):
+        if self._plan is None:
+            self._plan = defender_plan_enabled(self.azure)
+        return self._plan
+
+    def cannot_hold(self, target):
+        """Why Defender cannot take this VM, or None."""
+        # The limit counts the name of the policy the VM would join, which need not be `default`.
+        holder = _holder(self.policies(target.resource_group, target.location), {target.id: None})
+        if len((holder or {}).get('name') or DEFAULT_POLICY) + len(target.name) > MAX_NAME:
+            return ("the name is too long for Defender for Cloud JIT (policy name and VM name together may not exceed "
+                    "{} characters)".format(MAX_NAME))
+        return None
 
     @property
     def ops(self):
@@ -125,8 +186,8 @@ class DefenderBackend(JitBackend):
         policies = [wire(p) for p in pages]
         self._listed.add(resource_group.lower() if resource_group else '*')
         for policy in policies:
-            parts = policy['id'].split('/')
-            key = (parts[4].lower(), parts[8].lower())
+            parts = parse_resource_id(policy['id'])
+            key = (parts['resource_group'].lower(), parts['name'].lower())
             self._policies.setdefault(key, [])
             if all(p['id'].lower() != policy['id'].lower() for p in self._policies[key]):
                 self._policies[key].append(policy)
@@ -144,34 +205,45 @@ class DefenderBackend(JitBackend):
         _, entry = self.policy_holding(target)
         return entry_to_policy(entry) if entry else None
 
-    def cannot_hold(self, target):
-        """Why Defender cannot take this VM, or None."""
-        # The limit counts the name of the policy the VM would join, which need not be `default`.
-        holder = _holder(self.policies(target.resource_group, target.location), {target.id: None})
-        if len((holder or {}).get('name') or DEFAULT_POLICY) + len(target.name) > MAX_NAME:
-            return ("the name is too long for Defender for Cloud JIT (policy name and VM name together may not exceed "
-                    "{} characters)".format(MAX_NAME))
-        return None
+    def protecting_rules(self, target):
+        return [r for r in rules_of(nsg_client.read_nsg(self.azure, target.nsg_id))
+                if is_defender_rule(r) and _for_vm(r, target.name) and target.private_ip in destination_prefixes(r)]
 
-    def protecting_rules(self, target, nsg):
-        marker = "of VM '{}'.".format(target.name)
-        return [r for r in nsg_ops.rules_of(nsg)
-                if nsg_rules.is_defender(r['name']) and marker in ((r.get('properties') or {}).get('description') or '')
-                and target.private_ip in nsg_rules.destination_prefixes(r)]
+    def leftover_rules(self, target):
+        """Defender's rules for a VM that no reachable Defender policy lists: left behind when a subscription lost
+        the plan (or the policy was deleted outside JIT). Reported, never removed: Defender wrote them."""
+        if not target.nsg_id:
+            return []
+        return [r for r in rules_of(nsg_client.read_nsg(self.azure, target.nsg_id))
+                if is_defender_rule(r) and _for_vm(r, target.name)]
+
+    leftover_view_key = 'orphanedDefenderRules'
+
+    def leftover_warning(self, target, rules):
+        return ("{} has Defender for Cloud JIT rules in its NSG ({}) but no Defender JIT policy this subscription can "
+                "reach: Defender no longer manages them. To keep JIT, run `az vm jit enable -g {} -n {} --mode nsg` "
+                "(its rules take precedence); see the README on moving between modes.".format(
+                    target.describe(), ', '.join(r['name'] for r in rules), target.resource_group, target.name))
+
+    def owns_rule(self, rule):
+        return is_defender_rule(rule)
+
+    def guards_other_vm(self, rule, target):
+        return is_defender_rule(rule) and not is_allow(rule) and not _for_vm(rule, target.name)
 
     def requests_of(self, target, requestors=False):
         policy, entry = self.policy_holding(target)
         if policy is None:
             return []
         now = self.azure.now()
-        revoked = revoked_requests(target, self.mode)
+        revoked = revoked_requests(target, self.name)
         revoked_ids = {r.id: r for r in revoked}
         out = []
         for raw in (policy.get('properties') or {}).get('requests') or []:
             for vm in raw.get('virtualMachines') or []:
                 if not _same_vm(vm['id'], target.id):
                     continue
-                rid = request_id(target.id, raw.get('startTimeUtc'))
+                rid = derived_request_id(target.id, raw.get('startTimeUtc'))
                 ports = []
                 for port in vm.get('ports') or []:
                     end = parse_time(port['endTimeUtc']) if port.get('endTimeUtc') else None
@@ -179,34 +251,38 @@ class DefenderBackend(JitBackend):
                     if rid in revoked_ids and status == ACTIVE and port['number'] in [
                             p.number for p in revoked_ids[rid].ports]:
                         status, reason = REVOKED, 'UserRequested'
-                    ports.append(RequestPort(int(port['number']), _protocol_of(target, self, port['number']),
+                    ports.append(RequestPort(int(port['number']), self._protocol_of(target, port['number']),
                                              port.get('allowedSourceAddressPrefix') or
                                              ','.join(port.get('allowedSourceAddressPrefixes') or []),
                                              end, status, reason, port.get('mappedPort')))
-                out.append(DefenderRequest(rid, target.id, target.name, target.resource_group, self.mode,
-                                           raw.get('requestor') or (self._requestor_of(policy, raw)
-                                                                    if requestors else None),
-                                           parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
-                                           ports, raw.get('justification'), entry.get('publicIpAddress')))
+                out.append(AccessRequest(rid, target.id, target.name, target.resource_group, self.name,
+                                         raw.get('requestor') or (self._requestor_of(policy, raw)
+                                                                  if requestors else None),
+                                         parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
+                                         ports, raw.get('justification'), entry.get('publicIpAddress')))
         return sorted(out, key=lambda r: r.start_time or now, reverse=True)
+
+    def _protocol_of(self, target, number):
+        policy = self.policy_of(target)
+        port = policy and policy.port(int(number))
+        return port.protocol if port else '*'
 
     def _requestor_of(self, policy, raw):
         """Who initiated a request, from the Activity Log, when Defender's answer leaves `requestor` empty (as it
         does for service principals in the recorded sessions). One Activity Log query per resource group per
         command, narrowed to Microsoft.Security events since the oldest request that needs explaining; an entry
         not (yet) in the log leaves the requestor unknown."""
-        import datetime as dt
         from azure.core.exceptions import HttpResponseError
         if not raw.get('startTimeUtc'):
             return None
         start = parse_time(raw['startTimeUtc'])
-        group = policy['id'].split('/')[4]
+        group = parse_resource_id(policy['id'])['resource_group']
         reach, _ = self._callers.get(group.lower(), (None, None))
         if reach is None or start - dt.timedelta(minutes=2) < reach:
             floor = self.azure.now() - dt.timedelta(days=LOG_MAX_DAYS)
             since = max(self._oldest_unnamed(group, policy) - dt.timedelta(minutes=LOG_MARGIN_MINUTES), floor)
             query = ("eventTimestamp ge '{}' and resourceGroupName eq '{}' and resourceProvider eq "
-                     "'Microsoft.Security'".format(since.strftime('%Y-%m-%dT%H:%M:%SZ'), group))
+                     "'Microsoft.Security'".format(stamp(since), group))
             try:
                 events = [wire(e) for e in self.azure.monitor.activity_logs.list(
                     filter=query, select='eventTimestamp,caller,operationName,resourceId,status')]
@@ -238,8 +314,7 @@ class DefenderBackend(JitBackend):
         for target in targets:
             reason = self.cannot_hold(target)
             if reason:
-                raise ValidationError('{}: {}.'.format(target.describe(), reason),
-                                      recommendation='Use --mode nsg for this VM.')
+                raise NotPossible('{}: {}.'.format(target.describe(), reason), 'Use --mode nsg for this VM.')
             groups.setdefault((target.resource_group.lower(), target.location.lower()), []).append(target)
         for group in groups.values():
             entries = {t.id: policy_to_entry(t.id, policy) for t in group}
@@ -287,16 +362,16 @@ class DefenderBackend(JitBackend):
                 self._policies.pop((first.resource_group.lower(), first.location.lower()), None)
                 return changes
             # Another writer replaced the policy between our read and our write: merge again.
-        raise ValidationError('The JIT policy of resource group {} kept changing under us ({} attempts); another '
-                              'writer is updating it.'.format(first.resource_group, WRITE_ATTEMPTS),
-                              recommendation='Run the command again; it is safe to repeat.')
+        raise AzureFailed('The JIT policy of resource group {} kept changing under us ({} attempts); another '
+                          'writer is updating it.'.format(first.resource_group, WRITE_ATTEMPTS),
+                          'Run the command again; it is safe to repeat.')
 
     def open_access(self, target, policy, grants, source, justification, requestor, dry_run=False):
         holder, entry = self.policy_holding(target)
         now = self.azure.now()
         ports = []
         for port, duration in grants:
-            item = {'number': port.number, 'endTimeUtc': (now + duration).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}
+            item = {'number': port.number, 'endTimeUtc': stamp(now + duration)}
             if source:
                 item['allowedSourceAddressPrefix'] = source
             ports.append(item)
@@ -309,75 +384,60 @@ class DefenderBackend(JitBackend):
             'source': source or '(your public IP, as Azure sees it)',
             'endTime': ports[0]['endTimeUtc'] if ports else None})
         if dry_run:
-            request = DefenderRequest(None, target.id, target.name, target.resource_group, self.mode, requestor, now,
-                                      [RequestPort(p.number, p.protocol, source, now + d, 'planned')
-                                       for p, d in grants], justification, entry.get('publicIpAddress'))
+            request = AccessRequest(None, target.id, target.name, target.resource_group, self.name, requestor, now,
+                                    [RequestPort(p.number, p.protocol, source, now + d, 'planned')
+                                     for p, d in grants], justification, entry.get('publicIpAddress'))
             return request, [change]
-        parts = policy_id.split('/')
-        answer = wire(self.ops.initiate(target.resource_group, parts[8], holder['name'], _initiate_model(body)))
+        location = parse_resource_id(policy_id)['name']
+        answer = wire(self.ops.initiate(target.resource_group, location, holder['name'], _initiate_model(body)))
         start = parse_time(answer['startTimeUtc']) if answer.get('startTimeUtc') else now
-        rid = request_id(target.id, answer.get('startTimeUtc'))
+        rid = derived_request_id(target.id, answer.get('startTimeUtc'))
         out_ports = []
         for vm in answer.get('virtualMachines') or []:
             for port in vm.get('ports') or []:
-                out_ports.append(RequestPort(int(port['number']), _protocol_of(target, self, port['number']),
+                out_ports.append(RequestPort(int(port['number']), self._protocol_of(target, port['number']),
                                              port.get('allowedSourceAddressPrefix'), parse_time(port['endTimeUtc']),
                                              ACTIVE, port.get('statusReason'), port.get('mappedPort')))
-        request = DefenderRequest(rid, target.id, target.name, target.resource_group, self.mode,
-                                  answer.get('requestor') or requestor, start, out_ports,
-                                  answer.get('justification') or justification, entry.get('publicIpAddress'))
+        request = AccessRequest(rid, target.id, target.name, target.resource_group, self.name,
+                                answer.get('requestor') or requestor, start, out_ports,
+                                answer.get('justification') or justification, entry.get('publicIpAddress'))
         return request, [change]
 
-    def close_access(self, target, requests, ports=None, dry_run=False, nsg=None):
+    def close_access(self, target, requests, ports=None, dry_run=False):
         """Delete Defender's Allow rules of these requests (matched by VM, port and source).
 
         Sources are compared normalised (Defender may write `1.2.3.4/32` for a request from `1.2.3.4`). When a port
         still has a Defender allow rule of this VM but none matches the request, nothing is deleted and the
         command fails naming the rules: reporting "revoked" while the port stays open would be worse."""
-        nsg = nsg or nsg_ops.read_nsg(self.azure, target.nsg_id)
-        wanted = {(p.number, _source_key(p.source)) for r in requests for p in r.ports
+        wanted = {(p.number, comparable_prefix(p.source)) for r in requests for p in r.ports
                   if p.status == ACTIVE and (not ports or p.number in ports)}
-        allows = [r for r in self.protecting_rules(target, nsg)
-                  if ((r.get('properties') or {}).get('access') or '').lower() == 'allow']
+        allows = [r for r in self.protecting_rules(target) if is_allow(r)]
         matched, closed = [], set()
         for rule in allows:
-            sources = {_source_key(s) for s in nsg_rules.source_prefixes(rule)}
-            hits = {n for n, s in wanted if s in sources and _covers(rule, n)}
+            sources = {comparable_prefix(s) for s in source_prefixes(rule)}
+            hits = {n for n, s in wanted if s in sources and rule_covers_port(rule, n, '*')}
             if hits:
                 matched.append(rule)
                 closed |= hits
         # A port with no allow rule left at all is already closed (expired, or deleted by hand): fine.
-        stuck = {n: [r for r in allows if _covers(r, n)] for n, _ in wanted if n not in closed}
+        stuck = {n: [r for r in allows if rule_covers_port(r, n, '*')] for n, _ in wanted if n not in closed}
         stuck = {n: found for n, found in stuck.items() if found}
         if stuck:
-            raise ValidationError(
+            nsg = parse_resource_id(target.nsg_id)
+            raise NotPossible(
                 '{}: Defender allow rule(s) for port(s) {} do not match the source of the request being revoked: {}. '
                 'Nothing was changed.'.format(target.describe(), ', '.join(str(n) for n in sorted(stuck)), '; '.join(
-                    '{} (source {})'.format(r['name'], ','.join(nsg_rules.source_prefixes(r)))
+                    '{} (source {})'.format(r['name'], ','.join(source_prefixes(r)))
                     for n in sorted(stuck) for r in stuck[n])),
-                recommendation='Check those rules in NSG {0}; if they belong to this access, delete them with '
-                               '`az network nsg rule delete -g {1} --nsg-name {2} -n <rule name>`.'.format(
-                                   target.nsg_id, target.nsg_id.split('/')[4], target.nsg_id.split('/')[-1]))
+                'Check those rules in NSG {0}; if they belong to this access, delete them with '
+                '`az network nsg rule delete -g {1} --nsg-name {2} -n <rule name>`.'.format(
+                    target.nsg_id, nsg['resource_group'], nsg['name']))
         changes = []
         for rule in matched:
             changes.append(rule_change('delete', target.nsg_id, rule, target.name))
             if not dry_run:
-                nsg_ops.delete_rule(self.azure, target.nsg_id, rule['name'])
+                nsg_client.delete_rule(self.azure, target.nsg_id, rule['name'])
         return changes
-
-
-def _source_key(text):
-    """A source as compared against a rule: normalised when it parses, else as written (service tags, junk)."""
-    from azure.cli.core.azclierror import InvalidArgumentValueError
-    from azext_jit.addresses import normalize_prefix
-    try:
-        return normalize_prefix(text)
-    except InvalidArgumentValueError:
-        return str(text or '').strip().lower()
-
-
-def _covers(rule, number):
-    return any(low <= number <= high for low, high in nsg_rules.port_ranges(rule))
 
 
 def _holder(policies, entries):
@@ -389,12 +449,6 @@ def _holder(policies, entries):
             return policy
     named = next((p for p in policies if (p.get('name') or '').lower() == DEFAULT_POLICY), None)
     return named or (policies[0] if policies else None)
-
-
-def _protocol_of(target, backend, number):
-    policy = backend.policy_of(target)
-    port = policy and policy.port(int(number))
-    return port.protocol if port else '*'
 
 
 def _port_status(port, end, now):
@@ -463,3 +517,8 @@ def _policy_model(body):
 def _initiate_model(body):
     from azure.mgmt.security.v2020_01_01.models import JitNetworkAccessPolicyInitiateRequest
     return JitNetworkAccessPolicyInitiateRequest.deserialize(body)
+
+
+def _first_line(ex):
+    from azext_jit.errors import error_message
+    return error_message(ex).split('\n')[0][:160]

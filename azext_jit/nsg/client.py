@@ -1,4 +1,4 @@
-"""Reading network security groups and writing their rules safely next to other writers.
+"""Reading network security groups and writing their rules safely next to other writers (every mode).
 
 Rule writes go one rule at a time (the securityRules sub-resource), never as a whole-NSG PUT: a
 whole-NSG PUT would overwrite rules somebody else added since we read it. Two writers that pick the same
@@ -9,9 +9,10 @@ retried by the SDK pipeline, honouring Retry-After.
 import random
 import time
 
-from azure.cli.core.azclierror import AzureResponseError
 from azure.mgmt.core.tools import parse_resource_id
 
+from azext_jit.errors import AzureFailed, error_code
+from azext_jit.nsg.rules import rules_of
 from azext_jit.wire import wire
 
 MAX_ATTEMPTS = 40
@@ -40,10 +41,6 @@ def list_nsgs(azure, resource_group=None):
     return [wire(n) for n in (ops.list(resource_group) if resource_group else ops.list_all())]
 
 
-def rules_of(nsg):
-    return ((nsg or {}).get('properties') or {}).get('securityRules') or []
-
-
 def put_rule(azure, nsg_id, rule):
     rg, name = _names(nsg_id)
     body = {'properties': {k: v for k, v in rule['properties'].items() if k != 'provisioningState'}}
@@ -59,7 +56,6 @@ def delete_rule(azure, nsg_id, rule_name):
 
 
 def _is_priority_clash(ex):
-    from azext_jit.errors import error_code
     return getattr(ex, 'status_code', None) == 400 and error_code(ex) == 'SecurityRuleConflict'
 
 
@@ -89,9 +85,9 @@ def add_rules(azure, nsg_id, build, nsg=None):
                     raise
                 # Someone else took that priority between our read and our write: back off a little, read again.
                 time.sleep(random.uniform(0.05, 0.25) * min(attempt + 1, 4))
-        raise AzureResponseError('Could not find a free priority in {} after {} attempts: other writers keep '
-                                 'taking them.'.format(nsg_id, MAX_ATTEMPTS),
-                                 'Run the command again; nothing of this attempt was left behind.')
+        raise AzureFailed('Could not find a free priority in {} after {} attempts: other writers keep '
+                          'taking them.'.format(nsg_id, MAX_ATTEMPTS),
+                          'Run the command again; nothing of this attempt was left behind.')
     except BaseException:
         _roll_back(azure, nsg_id, created)
         raise

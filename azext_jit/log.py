@@ -1,0 +1,7 @@
+"""Loggers named as knack names them (`cli.<module>`), so that inside `az` they print like every az warning and
+honour `--verbose`/`--only-show-errors`, while code that also runs outside az (the cleanup runner) needs no knack."""
+import logging
+
+
+def get_logger(name):
+    return logging.getLogger('cli.' + name)

@@ -1,0 +1,129 @@
+"""What a JIT mode can do: the interface every mode implements, and the capabilities handlers ask about.
+
+A mode is where a VM's JIT policy lives and who opens and closes access: Defender for Cloud (`defender.py`) or
+the extension itself on the VM's network security group (`nsg_mode.py`). Handlers speak only this interface and
+ask a mode what it does (the capabilities below) instead of testing its name, so a third mode (say, Azure
+Firewall DNAT rules) is one new module and one line in `modes/__init__.py`.
+
+Every mutating method takes `dry_run` and returns the list of `changes.Change`s it made (or would make): the
+same objects feed `--dry-run` output and the normal result, so what a dry run prints is what a real run does.
+"""
+from abc import ABC, abstractmethod
+
+
+class JitMode(ABC):
+    """One JIT mode. `azure` is an `azext_jit.arm.Azure`; targets are `azext_jit.targets.VmTarget`s."""
+
+    name = None    # the `--mode` value
+    title = None   # how messages name it ("NSG mode")
+
+    # -- capabilities ---------------------------------------------------------------------------------
+    #: The mode's service removes access when its time is up; otherwise `cleanup` must (`remove_expired`).
+    expires_access_itself = False
+    #: Access stays open after `disable` unless closed first (the service keeps its allow rules until they end).
+    closes_access_before_disable = False
+    #: A request's source must equal one of the allowed sources (not just lie inside one).
+    matches_sources_exactly = False
+    #: The service fills in the caller's public IP when a request names no source.
+    finds_caller_ip = False
+    #: Reading the VM's requests needs its network (NIC, NSG), not just the VM.
+    requests_need_network = False
+
+    def __init__(self, azure):
+        self.azure = azure
+
+    # -- who can be served ------------------------------------------------------------------------------
+    #: Reading a VM's policy costs nothing more than the VM read (modes with the cheaper lookup are asked first).
+    policy_on_vm = False
+    #: Why the mode's service does not answer here, once `available` or `prefetch` found out (else None).
+    unavailable_because = None
+
+    def available(self, target):  # pylint: disable=unused-argument
+        """Whether the mode's service answers for this VM's subscription, resource group and region (a refusal that
+        means "not here" sets `unavailable_because`; any other error is raised)."""
+        return True
+
+    def can_serve_new_vms(self):
+        """Whether a VM with no JIT yet should get this mode under `--mode auto`."""
+        return True
+
+    def cannot_hold(self, target):  # pylint: disable=unused-argument
+        """Why this mode cannot protect the VM (a one-line reason), or None when it can."""
+        return None
+
+    def prefetch(self, resource_group=None, required=False):  # pylint: disable=unused-argument
+        """Read what `policy_of` needs for every VM of a resource group (or the subscription) in as few calls as
+        the API allows, so a list of VMs costs no call per VM. Returns whether the service answered; with
+        `required`, a refusal is raised rather than noted in `unavailable_because`."""
+        return True
+
+    # -- reading -----------------------------------------------------------------------------------------
+    @abstractmethod
+    def policy_of(self, target):
+        """The VM's JitPolicy in this mode, or None when the VM is not enabled here."""
+
+    @abstractmethod
+    def requests_of(self, target, requestors=False):
+        """The VM's access requests (AccessRequest list), newest first. `requestors`: also find out who made each
+        request where Azure's own record does not say (may cost a call; only views need it)."""
+
+    @abstractmethod
+    def protecting_rules(self, target):
+        """The NSG rules (wire JSON) this mode wrote for the VM, deny and allow."""
+
+    def leftover_rules(self, target):  # pylint: disable=unused-argument
+        """Rules of this mode for a VM it holds no policy for (a disable cut short, a policy deleted outside JIT,
+        a lost Defender plan). [] while the mode holds the VM."""
+        return []
+
+    #: Where `show` reports leftover rules it does not remove (see `removes_leftovers`).
+    leftover_view_key = 'leftoverRules'
+
+    def leftover_warning(self, target, rules):
+        """What `show` says about leftover rules it does not remove."""
+        return '{}: {} mode left rules behind: {}.'.format(target.describe(), self.title,
+                                                           ', '.join(r['name'] for r in rules))
+
+    def removes_leftovers(self):
+        """Whether `disable` removes `leftover_rules` (rules the extension wrote), or only reports them."""
+        return not self.expires_access_itself
+
+    def owns_rule(self, rule):  # pylint: disable=unused-argument
+        """True for an NSG rule this mode wrote, for any VM: never a conflicting rule to remove."""
+        return False
+
+    def guards_other_vm(self, rule, target):  # pylint: disable=unused-argument
+        """True for a deny rule of this mode that protects a VM other than `target` (restores must not defeat it)."""
+        return False
+
+    def deny_priority(self, target, rules):  # pylint: disable=unused-argument
+        """Where the VM's deny rule sits (or will sit) among `rules`: allow rules ahead of it are not overridden."""
+        from azext_jit.nsg.priorities import MAX_PRIORITY
+        return MAX_PRIORITY
+
+    # -- writing -----------------------------------------------------------------------------------------
+    @abstractmethod
+    def enable(self, targets, policy, dry_run=False):
+        """Give each target `policy`; returns the Changes. Same policy twice: no Changes."""
+
+    @abstractmethod
+    def open_access(self, target, policy, grants, source, justification, requestor, dry_run=False):
+        """Open access: grants are [(PortPolicy, timedelta)]. Returns (AccessRequest, Changes)."""
+
+    @abstractmethod
+    def close_access(self, target, requests, ports=None, dry_run=False):
+        """Close these active requests now (only `ports` of them when given). Returns Changes."""
+
+    @abstractmethod
+    def disable(self, target, dry_run=False):
+        """Take the VM out of this mode's policy and remove its protecting rules. Returns Changes."""
+
+    def remove_expired(self, target, dry_run=False):  # pylint: disable=unused-argument
+        """Delete the VM's allow rules whose time is up, when this mode has to (see `expires_access_itself`)."""
+        return []
+
+    def cleanup(self, resource_group=None, dry_run=False):  # pylint: disable=unused-argument
+        """Remove every expired allow rule of this mode in a resource group or the subscription, when the mode
+        has to (see `expires_access_itself`). Returns (Changes removed, one-line failures); a failure to remove
+        one rule does not stop the others."""
+        return [], []

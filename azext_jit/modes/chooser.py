@@ -1,0 +1,83 @@
+"""Which mode a VM is in, and which mode a newly enabled VM gets.
+
+A VM's mode is where its policy lives. Modes whose policy sits on the VM itself (NSG mode's tags) are asked first,
+for nothing; then the others (Defender: one list call per resource group and region, or one for a whole list).
+Only `enable` of a VM that has no JIT yet asks whether a mode serves new VMs (Defender: the pricing lookup).
+"""
+from azext_jit import modes as registry
+from azext_jit.log import get_logger
+
+logger = get_logger(__name__)
+
+
+class Modes:
+    """One instance per registered mode for the duration of a command (they cache what they read)."""
+
+    def __init__(self, azure, announce=True):
+        self.azure = azure
+        self._announce = announce  # say so when a mode is unavailable (enable); reads only log it
+        self._modes = {}
+        self._warned = set()
+
+    def get(self, name):
+        if name not in self._modes:
+            self._modes[name] = registry.load(name)(self.azure)
+        return self._modes[name]
+
+    def each(self, name=registry.AUTO):
+        """Every registered mode (or just `name`), cheapest policy lookup first."""
+        names = list(registry.REGISTERED) if name == registry.AUTO else [name]
+        return sorted((self.get(n) for n in names), key=lambda m: not m.policy_on_vm)
+
+    def _usable(self, mode, target):
+        if mode.available(target):
+            return True
+        self._warn_unavailable(mode)
+        return False
+
+    def _warn_unavailable(self, mode):
+        if mode.name not in self._warned and mode.unavailable_because:
+            say = logger.warning if self._announce else logger.info
+            say('%s; using %s mode.', mode.unavailable_because,
+                ' or '.join(self.get(m).title for m in registry.REGISTERED if m != mode.name))
+            self._warned.add(mode.name)
+
+    def prefetch(self, resource_group=None, name=registry.AUTO):
+        """Let every mode read the policies of a whole resource group (or the subscription) at once."""
+        for mode in self.each(name):
+            if not mode.prefetch(resource_group, required=name != registry.AUTO):
+                self._warn_unavailable(mode)
+
+    def holding(self, target, name=registry.AUTO):
+        """The modes that hold configuration for the VM (`name`: only that one). More than one means a half-done
+        move between modes."""
+        found = []
+        for mode in self.each(name):
+            if (mode.policy_on_vm or name != registry.AUTO or self._usable(mode, target)) \
+                    and mode.policy_of(target) is not None:
+                found.append(mode)
+        return found
+
+    def of(self, target, name=registry.AUTO):
+        """The mode holding the VM's JIT configuration, or None when it has none (in `name`)."""
+        held = self.holding(target, name)
+        return held[0] if held else None
+
+    def for_enable(self, target, name=registry.AUTO):
+        """The mode a VM gets on `enable`: the one asked for; else its current one; else the first registered mode
+        that serves new VMs, is available and can hold it."""
+        if name != registry.AUTO:
+            return self.get(name)
+        current = self.of(target)
+        if current is not None:
+            return current
+        candidates = [self.get(n) for n in registry.REGISTERED]
+        for mode in candidates[:-1]:
+            if not (mode.can_serve_new_vms() and self._usable(mode, target)):
+                continue
+            reason = mode.cannot_hold(target)
+            if reason is None:
+                return mode
+            logger.warning('%s: %s; using %s mode for it.', target.describe(), reason,
+                           candidates[candidates.index(mode) + 1].title)
+        return candidates[-1]
