@@ -99,7 +99,7 @@ def _sign_in(credential, endpoint):
     """Get a token for ARM before touching anything, so that a sign-in problem is told apart from an ARM refusal."""
     from azure.core.exceptions import ClientAuthenticationError
     try:
-        credential.get_token(endpoint + '/.default')
+        credential.get_token(f"{endpoint}/.default")
     except ClientAuthenticationError as ex:
         reason = _sign_in_failure(ex)
         if reason is None:
@@ -124,13 +124,14 @@ def _arm_error(ex):
     detail = _one_line(message or ex.reason or ex.message or ex).rstrip('.')
     text = f'{text}: {detail}' if text else detail
     if status == 403:
-        text += '; ' + PERMISSIONS
+        text += f"; {PERMISSIONS}"
     return text
 
 
 def run(subscription_id, resource_group=None, dry_run=False, arm_endpoint=None, credential=None):
     """Sign in, then clean up once; the summary, or a RunnerError that says in one line what went wrong."""
     from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError
+    from azext_jit.errors import JitError
     endpoint = _arm_endpoint(arm_endpoint)
     if credential is None:
         try:
@@ -142,11 +143,13 @@ def run(subscription_id, resource_group=None, dry_run=False, arm_endpoint=None, 
     try:
         return cleanup_once(subscription_id, resource_group, dry_run, credential=credential, arm_endpoint=endpoint)
     except HttpResponseError as ex:
-        raise RunnerError('Azure refused a request: ' + _arm_error(ex) + '.', EXIT_FAILED) from ex
+        raise RunnerError(f"Azure refused a request: {_arm_error(ex)}.", EXIT_FAILED) from ex
     except ServiceRequestError as ex:
         raise RunnerError(f'could not reach {endpoint}: {_one_line(ex.message or ex)}', EXIT_FAILED) from ex
     except AzureError as ex:
-        raise RunnerError('the cleanup failed: ' + _one_line(ex.message or ex), EXIT_FAILED) from ex
+        raise RunnerError(f"the cleanup failed: {_one_line(ex.message or ex)}", EXIT_FAILED) from ex
+    except JitError as ex:
+        raise RunnerError(f"the cleanup failed: {_one_line(ex.message)}", EXIT_FAILED) from ex
 
 
 def _quiet_sdk_logging():
@@ -173,7 +176,7 @@ def main(argv=None):
     try:
         summary = run(args.subscription, args.resource_group, args.dry_run, arm_endpoint=args.arm_endpoint)
     except RunnerError as ex:
-        sys.stderr.write(PREFIX + str(ex) + '\n')
+        sys.stderr.write(f"{PREFIX}{ex!s}\n")
         return ex.exit_code
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write('\n')
