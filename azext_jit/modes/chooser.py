@@ -48,20 +48,19 @@ class Modes:
             if not mode.prefetch(resource_group, required=name != registry.AUTO):
                 self._warn_unavailable(mode)
 
+    def _holds(self, mode, target, name):
+        return (mode.policy_on_vm or name != registry.AUTO or self._usable(mode, target)) \
+            and mode.policy_of(target) is not None
+
     def holding(self, target, name=registry.AUTO):
         """The modes that hold configuration for the VM (`name`: only that one). More than one means a half-done
         move between modes."""
-        found = []
-        for mode in self.each(name):
-            if (mode.policy_on_vm or name != registry.AUTO or self._usable(mode, target)) \
-                    and mode.policy_of(target) is not None:
-                found.append(mode)
-        return found
+        return [mode for mode in self.each(name) if self._holds(mode, target, name)]
 
     def of(self, target, name=registry.AUTO):
-        """The mode holding the VM's JIT configuration, or None when it has none (in `name`)."""
-        held = self.holding(target, name)
-        return held[0] if held else None
+        """The mode holding the VM's JIT configuration, or None when it has none (in `name`). Stops at the first
+        one found, cheapest lookup first."""
+        return next((mode for mode in self.each(name) if self._holds(mode, target, name)), None)
 
     def for_enable(self, target, name=registry.AUTO):
         """The mode a VM gets on `enable`: the one asked for; else its current one; else the first registered mode
