@@ -163,6 +163,19 @@ def test_explicit_nsg_mode_with_the_plan_on(az, standin, rg):
     assert rules(standin, vm['nsg_id']) == []
 
 
+def test_a_vm_whose_policy_is_in_its_tags_costs_no_defender_call_to_request_or_revoke(az, standin, rg):
+    """The plan is on, but the VM was enabled in NSG mode: request, revoke and a repeated enable find its mode in
+    the VM's own tags and never ask Defender's API."""
+    world = standin.world
+    standin.vm(rg, 'vm1')
+    az.ok('vm', 'jit', 'enable', '-g', rg, '-n', 'vm1', '--mode', 'nsg', '--yes')
+    for args in (['request', '--ports', '22', '--source', '198.51.100.6'], ['revoke'], ['enable', '--yes']):
+        mark = len(world.requests)
+        az.ok('vm', 'jit', args[0], '-g', rg, '-n', 'vm1', *args[1:])
+        asked = [r.path for r in world.requests[mark:] if '/providers/microsoft.security/' in r.path.lower()]
+        assert asked == [], '{} asked Defender: {}'.format(args[0], asked)
+
+
 # -- other people's rules --------------------------------------------------------------------------------
 def test_other_rules_untouched_and_the_removed_one_comes_back(az, standin, rg, defender_off):
     world = standin.world
