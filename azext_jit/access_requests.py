@@ -26,7 +26,7 @@ class RequestPort:
 
 
 @dataclass
-class AccessRequest:
+class AccessRequest:  # pylint: disable=too-many-instance-attributes  # one field per field of a JIT request
     id: str
     vm_id: str
     vm_name: str

@@ -31,7 +31,7 @@ def normalize_prefix(text):
         return ANY
     if not value:
         raise BadInput("Empty source address: give an IP address or CIDR.",
-                       "Use an IP address or CIDR, {}".format(_EXAMPLE))
+                       f"Use an IP address or CIDR, {_EXAMPLE}")
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as ex:
@@ -39,12 +39,12 @@ def normalize_prefix(text):
             loose = ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise BadInput(
-                "Invalid source address '{}': it is not an IP address or CIDR.".format(raw),
-                "Use an IP address or CIDR, {}".format(_EXAMPLE)) from ex
+                f"Invalid source address '{raw}': it is not an IP address or CIDR.",
+                f"Use an IP address or CIDR, {_EXAMPLE}") from ex
         host = str(ipaddress.ip_address(value.split("/", 1)[0]))
         raise BadInput(
-            "Invalid source address '{}': the CIDR has host bits set, its network is {}.".format(raw, loose),
-            "Use {} for the whole network, or {} for the single host.".format(loose, host)) from ex
+            f"Invalid source address '{raw}': the CIDR has host bits set, its network is {loose}.",
+            f"Use {loose} for the whole network, or {host} for the single host.") from ex
     return _format(network)
 
 

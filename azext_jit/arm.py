@@ -68,7 +68,7 @@ class Azure:
             extra = {}
             if base_url:
                 extra['base_url'] = base_url
-                extra['credential_scopes'] = [base_url.rstrip('/') + '/.default']
+                extra['credential_scopes'] = [f"{base_url.rstrip('/')}/.default"]
             return client_type(credential, subscription_id, raw_response_hook=clock_holder['clock'].observe,
                                **extra, **kwargs)
         azure = cls(factory, subscription_id)

@@ -28,17 +28,18 @@ def my_public_ip(cmd):
     if not url.lower().startswith('https://'):
         # Over plain HTTP anyone on the path could pick the address the port is opened to.
         raise BadInput(
-            "The IP-echo URL '{}' is not HTTPS.".format(url),
+            f"The IP-echo URL '{url}' is not HTTPS.",
             'Use an https:// URL for jit.my_ip_url / AZURE_JIT_MY_IP_URL, or pass --source.')
     try:
         answer = requests.get(url, timeout=10)
         answer.raise_for_status()
         address = normalize_prefix(answer.text.strip())
     except Exception as ex:  # pylint: disable=broad-except
-        raise ConnectionFailed('Could not learn your public IP address from {} ({}).'.format(
-            url, str(ex).splitlines()[0][:120] if str(ex) else type(ex).__name__),
+        reason = str(ex).splitlines()[0][:120] if str(ex) else type(ex).__name__
+        raise ConnectionFailed(
+            f'Could not learn your public IP address from {url} ({reason}).',
             'Pass --source <your public IP or CIDR>, or point `az config set jit.my_ip_url=<url>` (or '
             'AZURE_JIT_MY_IP_URL) at an IP-echo service that answers your address as plain text.') from None
     if '/' in address:
-        address = address.split('/')[0]
+        address = address.split('/', maxsplit=1)[0]
     return address

@@ -37,4 +37,4 @@ def rule_change(action, nsg_id, rule, vm_name=None, vm_id=None):
     props = rule.get('properties') or {}
     details = rule_summary(rule)
     details.update({'direction': props.get('direction'), 'description': props.get('description')})
-    return Change(action, 'rule', nsg_id + '/securityRules/' + rule['name'], vm_name, details, vm_id)
+    return Change(action, 'rule', f"{nsg_id}/securityRules/{rule['name']}", vm_name, details, vm_id)

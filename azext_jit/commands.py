@@ -16,8 +16,8 @@ def _confirm_disable(command_args):
     from knack.log import get_logger
     target = command_args.get('vm_name') or 'the VM'
     try:
-        return prompt_y_n("Take '{}' out of JIT? Its protecting rules go and the rules 'enable' removed come back."
-                          .format(target))
+        return prompt_y_n(f"Take '{target}' out of JIT? Its protecting rules go and the rules 'enable' removed come "
+                          "back.")
     except NoTTYException:
         get_logger(__name__).warning('Unable to prompt for confirmation as no tty available. Use --yes.')
         return False

@@ -68,9 +68,7 @@ def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
 def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_duration=None, allowed_sources=None,
                all_vms=False, mode=AUTO, dry_run=False, yes=False):
     from azext_jit import protection
-    from azext_jit.errors import MissingInput
     from azext_jit.policy import build_policy
-    from azext_jit.targets import list_vms, require_protectable, target_from_vm
     azure, modes = _session(cmd, announce=True)
     if all_vms:  # --all means every VM: configured defaults (az configure --defaults vm=/group=) do not narrow it
         vm_name = None
@@ -78,14 +76,7 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
             resource_group_name = None
     policy = build_policy(ports or _default_ports(), max_duration or _default_max_duration(),
                           allowed_sources or ['*'])
-    if vm_name:
-        targets = [_target(azure, resource_group_name, vm_name)]
-        require_protectable(targets[0])
-    elif resource_group_name or all_vms:   # a group or the subscription: enable what can be protected, name the rest
-        targets = _protectable([target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)])
-    else:
-        raise MissingInput('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), -g alone (every '
-                           'VM of the group) or --all (the whole subscription).')
+    targets = _enable_targets(azure, resource_group_name, vm_name, all_vms)
     chosen = [(target, modes.for_enable(target, mode)) for target in targets]
     if mode != AUTO and not vm_name:   # a group in a mode asked for by name: skip what it cannot take, name it
         chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]
@@ -101,6 +92,20 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
         mine += protection.remove_conflicts(azure, target, plans[target.id], dry_run)
         results.append(protection.summary(target, jit_mode, policy, mine, plans[target.id], dry_run))
     return results[0] if vm_name else results
+
+
+def _enable_targets(azure, resource_group_name, vm_name, all_vms):
+    """The VMs `enable` protects: the one named, or what can be protected in a group or the subscription."""
+    from azext_jit.errors import MissingInput
+    from azext_jit.targets import list_vms, require_protectable, target_from_vm
+    if vm_name:
+        target = _target(azure, resource_group_name, vm_name)
+        require_protectable(target)
+        return [target]
+    if resource_group_name or all_vms:   # a group or the subscription: enable what can be protected, name the rest
+        return _protectable([target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)])
+    raise MissingInput('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), -g alone (every '
+                       'VM of the group) or --all (the whole subscription).')
 
 
 def _protectable(targets):
@@ -133,7 +138,7 @@ def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
         held = [m for m in modes.each(mode) if m.removes_leftovers() and m.leftover_rules(target)]
     if not held and (mode != AUTO or not protection.has_removed_rules(target)):
         logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
-                       '' if mode == AUTO else ' in {} mode'.format(mode))
+                       '' if mode == AUTO else f' in {mode} mode')
         return {'vm': target.name, 'resourceGroup': target.resource_group, 'changes': [], 'dryRun': dry_run}
     changes = []
     for jit_mode in held:
@@ -186,9 +191,8 @@ def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None
     if request_id:
         requests = [r for r in requests if r.id == request_id.lower()]
         if not requests:
-            raise NotFound("No request '{}' on {}.".format(request_id, target.describe()),
-                           'See its requests with: az vm jit show -g {} -n {}'.format(
-                               target.resource_group, target.name))
+            raise NotFound(f"No request '{request_id}' on {target.describe()}.",
+                           f'See its requests with: az vm jit show -g {target.resource_group} -n {target.name}')
     active = [r for r in requests if r.status == ACTIVE]
     changes = jit_mode.remove_expired(target, dry_run)
     if not active:
@@ -207,8 +211,9 @@ def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode=AUTO):
     from azext_jit.errors import AzureFailed
     result = cleanup(Azure.from_cli(cmd), resource_group_name and str(resource_group_name), dry_run, mode)
     if result['failed']:
-        raise AzureFailed('Removed {} expired rule(s), but {} could not be removed: {}'.format(
-            result['count'], len(result['failed']), result['failed'][0]),
+        raise AzureFailed(
+            f"Removed {result['count']} expired rule(s), but {len(result['failed'])} could not be removed: "
+            f"{result['failed'][0]}",
             'Fix the cause and run the command again; it is safe to repeat.')
     return result
 

@@ -26,7 +26,7 @@ _ISO_MONTHS_RE = re.compile(r"^P\d+M$", re.ASCII)
 
 
 def _bounds_text():
-    return "between {} and {}".format(_spell(MIN_DURATION), _spell(MAX_DURATION))
+    return f"between {_spell(MIN_DURATION)} and {_spell(MAX_DURATION)}"
 
 
 def _spell(td):
@@ -34,14 +34,14 @@ def _spell(td):
     minutes = int(td.total_seconds() // 60)
     if minutes % 60 == 0:
         hours = minutes // 60
-        return "{} hour{}".format(hours, "" if hours == 1 else "s")
-    return "{} minute{}".format(minutes, "" if minutes == 1 else "s")
+        return f"{hours} hour{'' if hours == 1 else 's'}"
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
 
 
 def _invalid(text, rule, option):
     return BadInput(
-        "Invalid duration '{}': {}.".format(text, rule),
-        "Use a duration {}, e.g. {} 90m".format(_bounds_text(), option))
+        f"Invalid duration '{text}': {rule}.",
+        f"Use a duration {_bounds_text()}, e.g. {option} 90m")
 
 
 def parse_duration(text, option="--duration"):
@@ -61,16 +61,16 @@ def parse_duration(text, option="--duration"):
             raise _invalid(describe(td), "it must be longer than zero", option)
         return td
     if isinstance(text, bool):  # bool is an int subclass; True minutes is certainly a bug
-        raise _invalid(text, "use " + _FORMATS, option)
+        raise _invalid(text, f"use {_FORMATS}", option)
     if isinstance(text, int):
         text = str(text)
     if not isinstance(text, str):
-        raise _invalid(text, "use " + _FORMATS, option)
+        raise _invalid(text, f"use {_FORMATS}", option)
 
     original = text
     compact = re.sub(r"\s+", "", text).upper()
     if not compact:
-        raise _invalid(original, "use " + _FORMATS, option)
+        raise _invalid(original, f"use {_FORMATS}", option)
     if compact.startswith("-"):
         raise _invalid(original, "it must be longer than zero", option)
 
@@ -82,14 +82,14 @@ def parse_duration(text, option="--duration"):
             if not match or compact in ("P", "PT"):
                 if _ISO_MONTHS_RE.match(compact):
                     raise _invalid(original, "in ISO 8601 'M' without 'T' means months; minutes are written "
-                                             "PT{}M".format(compact[1:-1]), option)
+                                             f"PT{compact[1:-1]}M", option)
                 raise _invalid(original, "not an ISO 8601 duration of days, hours, minutes or seconds; use "
-                               + _FORMATS, option)
+                                         f"{_FORMATS}", option)
             td = _from_parts(match)
         else:
             match = _SHORT_RE.match(compact.lower())
             if not match or not any(match.groupdict().values()):
-                raise _invalid(original, "use " + _FORMATS, option)
+                raise _invalid(original, f"use {_FORMATS}", option)
             td = _from_parts(match)
     except OverflowError:
         raise _invalid(original, "it is far too long", option) from None
@@ -112,15 +112,15 @@ def to_iso8601(td):
     seconds appear only when there are any. A non-positive duration is a programming error (``ValueError``).
     """
     if td <= timedelta(0):
-        raise ValueError("duration must be positive, got {!r}".format(td))
+        raise ValueError(f"duration must be positive, got {td!r}")
     hours, minutes, seconds = _split(td)
     out = "PT"
     if hours:
-        out += "{}H".format(hours)
+        out += f"{hours}H"
     if minutes:
-        out += "{}M".format(minutes)
+        out += f"{minutes}M"
     if seconds:
-        out += "{}S".format(_fmt_seconds(seconds))
+        out += f"{_fmt_seconds(seconds)}S"
     return out
 
 
@@ -131,15 +131,15 @@ def describe(td):
     pasted straight back into the command.
     """
     if td < timedelta(0):
-        return "-" + describe(-td)
+        return f"-{describe(-td)}"
     hours, minutes, seconds = _split(td)
     out = ""
     if hours:
-        out += "{}h".format(hours)
+        out += f"{hours}h"
     if minutes:
-        out += "{}m".format(minutes)
+        out += f"{minutes}m"
     if seconds:
-        out += "{}s".format(_fmt_seconds(seconds))
+        out += f"{_fmt_seconds(seconds)}s"
     return out or "0m"
 
 
@@ -153,7 +153,7 @@ def _split(td):
 def _fmt_seconds(seconds):
     if float(seconds).is_integer():
         return str(int(seconds))
-    return ("%.6f" % seconds).rstrip("0").rstrip(".")
+    return f"{seconds:.6f}".rstrip("0").rstrip(".")
 
 
 def check_max_duration(td, option="--max-duration"):
@@ -163,10 +163,10 @@ def check_max_duration(td, option="--max-duration"):
     """
     if td < MIN_DURATION:
         raise BadInput(
-            "Maximum duration {} is below the JIT minimum of {}.".format(describe(td), _spell(MIN_DURATION)),
-            "Use a duration {}, e.g. {} 3h".format(_bounds_text(), option))
+            f"Maximum duration {describe(td)} is below the JIT minimum of {_spell(MIN_DURATION)}.",
+            f"Use a duration {_bounds_text()}, e.g. {option} 3h")
     if td > MAX_DURATION:
         raise BadInput(
-            "Maximum duration {} is above the JIT limit of {}.".format(describe(td), _spell(MAX_DURATION)),
-            "Use a duration {}, e.g. {} 3h".format(_bounds_text(), option))
+            f"Maximum duration {describe(td)} is above the JIT limit of {_spell(MAX_DURATION)}.",
+            f"Use a duration {_bounds_text()}, e.g. {option} 3h")
     return td

@@ -100,21 +100,21 @@ def explain_http_error(ex):
         if match:
             action, scope = match.groups()
             role = next((hint for key, hint in _ROLE_HINTS if key.lower() in action.lower()), 'a role that grants it')
-            return NotAllowed("You are not allowed to perform '{}' on '{}'.".format(action, scope),
-                              "Ask an administrator for permission '{}' on that scope: {}.".format(action, role))
+            return NotAllowed(f"You are not allowed to perform '{action}' on '{scope}'.",
+                              f"Ask an administrator for permission '{action}' on that scope: {role}.")
         return NotAllowed(message or 'The request was not authorized.',
                           'Check your role assignments with `az role assignment list --assignee <you>`.')
     if status == 404:
         return NotFound(message, 'Check the name, resource group and subscription (`az account show`).')
     if status == 429:
-        return AzureFailed('Azure is throttling requests: ' + message,
+        return AzureFailed(f"Azure is throttling requests: {message}",
                            'Wait a minute and run the command again; it is safe to repeat.')
     if status and 400 <= status < 500:
-        return AzureRefused('{}{}'.format('{}: '.format(code) if code else '', message))
+        return AzureRefused(f"{f'{code}: ' if code else ''}{message}")
     return AzureFailed(message or str(ex),
                        'Azure failed to complete the operation; run the command again. It is safe to repeat.')
 
 
 def not_enabled(target):
-    return NotFound('JIT is not enabled on {}.'.format(target.describe()),
-                    'Enable it first: az vm jit enable -g {} -n {}'.format(target.resource_group, target.name))
+    return NotFound(f'JIT is not enabled on {target.describe()}.',
+                    f'Enable it first: az vm jit enable -g {target.resource_group} -n {target.name}')

@@ -4,4 +4,4 @@ import logging
 
 
 def get_logger(name):
-    return logging.getLogger('cli.' + name)
+    return logging.getLogger(f"cli.{name}")

@@ -67,7 +67,7 @@ class PortPolicy:
         return ANY in self.allowed_sources
 
     def __str__(self):
-        return "{}/{}".format(self.number, self.protocol)
+        return f"{self.number}/{self.protocol}"
 
 
 @dataclass(frozen=True)
@@ -117,21 +117,21 @@ class JitPolicy:
             for item in data["ports"]:
                 number = item["number"]
                 if isinstance(number, bool) or not isinstance(number, int):
-                    raise ValueError("port number {!r} is not an integer".format(number))
+                    raise ValueError(f"port number {number!r} is not an integer")
                 sources = item["allowedSources"]
                 if isinstance(sources, str) or not isinstance(sources, (list, tuple)):
-                    raise ValueError("allowedSources of port {} is not a list".format(number))
+                    raise ValueError(f"allowedSources of port {number} is not a list")
                 PortSpec(number, item["protocol"])  # validates number range and protocol
                 ports.append(PortPolicy(number, item["protocol"], parse_duration(item["maxDuration"]),
                                         tuple(sources)))
             require_approval = data.get("requireApproval", False)
             if not isinstance(require_approval, bool):
-                raise ValueError("requireApproval {!r} is not a boolean".format(require_approval))
+                raise ValueError(f"requireApproval {require_approval!r} is not a boolean")
             return cls(tuple(ports), require_approval)
         except (KeyError, TypeError, AttributeError) as ex:
-            raise ValueError("malformed JIT policy data: missing or wrong field {}".format(ex)) from ex
+            raise ValueError(f"malformed JIT policy data: missing or wrong field {ex}") from ex
         except BadInput as ex:
-            raise ValueError("malformed JIT policy data: {}".format(ex.message)) from ex
+            raise ValueError(f"malformed JIT policy data: {ex.message}") from ex
 
 
 class CheckedRequest(list):
@@ -146,7 +146,7 @@ class CheckedRequest(list):
         self.source = source
 
     def __repr__(self):
-        return "CheckedRequest({}, source={!r})".format(list.__repr__(self), self.source)
+        return f"CheckedRequest({list.__repr__(self)}, source={self.source!r})"
 
 
 def _select_ports(policy, requested):
@@ -167,16 +167,15 @@ def _select_ports(policy, requested):
         if not matches:
             example = policy.ports[0]
             if same_number:
+                protocols = " and ".join(p.protocol for p in same_number)
                 raise BadInput(
-                    "Port {} is not in the JIT policy: port {} is allowed for {} only.".format(
-                        spec, spec.number, " and ".join(p.protocol for p in same_number)),
-                    "Request it as {}, or leave out the protocol: --ports {}".format(
-                        same_number[0], spec.number))
+                    f"Port {spec} is not in the JIT policy: port {spec.number} is allowed for {protocols} only.",
+                    f"Request it as {same_number[0]}, or leave out the protocol: --ports {spec.number}")
+            asked = spec if spec.protocol_explicit else spec.number
             raise BadInput(
-                "Port {} is not in the JIT policy; the policy's ports are {}.".format(
-                    spec.number if not spec.protocol_explicit else spec, policy.describe_ports()),
-                "Request one of the policy's ports, e.g. --ports {}, or add the port with "
-                "az vm jit enable --ports".format(example.number))
+                f"Port {asked} is not in the JIT policy; the policy's ports are {policy.describe_ports()}.",
+                f"Request one of the policy's ports, e.g. --ports {example.number}, or add the port with "
+                "az vm jit enable --ports")
         for match in matches:
             if not any(m.number == match.number and m.protocol == match.protocol for m in selected):
                 selected.append(match)
@@ -188,24 +187,24 @@ def _check_duration(selected, duration):
         return [(port, port.max_duration) for port in selected]
     smallest = min(port.max_duration for port in selected)
     if duration < MIN_DURATION:
+        minimum, longest = describe(MIN_DURATION), describe(smallest)
         raise BadInput(
-            "Duration {} is below the {}-minute minimum of JIT access.".format(
-                describe(duration), int(MIN_DURATION.total_seconds() // 60)),
-            "Use a duration between {0} and {1}, e.g. --duration {1}".format(describe(MIN_DURATION),
-                                                                             describe(smallest)))
+            f"Duration {describe(duration)} is below the {int(MIN_DURATION.total_seconds() // 60)}-minute minimum "
+            "of JIT access.",
+            f"Use a duration between {minimum} and {longest}, e.g. --duration {longest}")
     too_long = [port for port in selected if duration > port.max_duration]
     if too_long:
         plural = "s" if len(too_long) > 1 else ""
         if len({port.max_duration for port in too_long}) == 1:
-            what = "the maximum of {} that the JIT policy allows for port{} {}".format(
-                describe(too_long[0].max_duration), plural, format_ports(too_long))
+            what = (f"the maximum of {describe(too_long[0].max_duration)} that the JIT policy allows for "
+                    f"port{plural} {format_ports(too_long)}")
         else:
-            what = "the maximum that the JIT policy allows for ports {}".format(
-                ", ".join("{} ({})".format(port, describe(port.max_duration)) for port in too_long))
+            maxima = ", ".join(f"{port} ({describe(port.max_duration)})" for port in too_long)
+            what = f"the maximum that the JIT policy allows for ports {maxima}"
+        shortest = describe(min(port.max_duration for port in too_long))
         raise BadInput(
-            "Duration {} exceeds {}.".format(describe(duration), what),
-            "Use --duration {} or less, or leave out --duration to get each port's maximum.".format(
-                describe(min(port.max_duration for port in too_long))))
+            f"Duration {describe(duration)} exceeds {what}.",
+            f"Use --duration {shortest} or less, or leave out --duration to get each port's maximum.")
     return [(port, duration) for port in selected]
 
 
@@ -227,16 +226,16 @@ def _check_source(selected, source, exact_source_match):
         if not containing:
             allowed_text = ", ".join(port.allowed_sources)
             raise BadInput(
-                "Source {} is outside the allowed sources of port {}: {}.".format(source, port, allowed_text),
-                "Use --source with an address inside {}, or ask an admin to add yours with "
-                "az vm jit enable --allowed-sources".format(" or ".join(port.allowed_sources)))
+                f"Source {source} is outside the allowed sources of port {port}: {allowed_text}.",
+                f"Use --source with an address inside {' or '.join(port.allowed_sources)}, or ask an admin to add "
+                "yours with az vm jit enable --allowed-sources")
         if exact_source_match and not port.allows_any_source and source not in port.allowed_sources:
             best = max(containing, key=lambda prefix: ipaddress.ip_network(prefix).prefixlen)
             raise BadInput(
-                "Source {} lies inside {} but is not one of the allowed sources of port {} ({}): Defender for "
-                "Cloud accepts only one of the allowed prefixes exactly.".format(
-                    source, best, port, ", ".join(port.allowed_sources)),
-                "Use --source {}".format(best))
+                f"Source {source} lies inside {best} but is not one of the allowed sources of port {port} "
+                f"({', '.join(port.allowed_sources)}): Defender for Cloud accepts only one of the allowed prefixes "
+                "exactly.",
+                f"Use --source {best}")
     return source
 
 
@@ -283,7 +282,7 @@ def build_policy(ports, max_duration, allowed_sources, require_approval=False):
         for other in specs[:i]:
             if spec.overlaps(other):
                 raise BadInput(
-                    "Port {} overlaps {}: each port may appear only once in a JIT policy.".format(spec, other),
+                    f"Port {spec} overlaps {other}: each port may appear only once in a JIT policy.",
                     "Remove the duplicate, e.g. --ports 22 3389 53/udp")
     if not isinstance(max_duration, timedelta):
         max_duration = parse_duration(max_duration, option="--max-duration")
@@ -291,8 +290,8 @@ def build_policy(ports, max_duration, allowed_sources, require_approval=False):
     sources = normalize_prefixes(allowed_sources) or [ANY]
     if ANY in sources and len(sources) > 1:
         raise BadInput(
-            "Allowed sources '*' and {} together are ambiguous: '*' already allows any source.".format(
-                ", ".join(s for s in sources if s != ANY)),
+            f"Allowed sources '*' and {', '.join(s for s in sources if s != ANY)} together are ambiguous: '*' "
+            "already allows any source.",
             "Use either --allowed-sources '*' or only the specific addresses, e.g. --allowed-sources 10.0.0.0/8")
     return JitPolicy(tuple(PortPolicy(s.number, s.protocol, max_duration, tuple(sources)) for s in specs),
                      require_approval=bool(require_approval))

@@ -33,8 +33,8 @@ def normalize_protocol(text):
     value = (text or "").strip().upper()
     if value not in PROTOCOLS:
         raise BadInput(
-            "Invalid protocol '{}': a JIT port's protocol must be TCP, UDP or *.".format(text),
-            "Write the port as NUMBER or NUMBER/PROTOCOL, {}".format(_EXAMPLE))
+            f"Invalid protocol '{text}': a JIT port's protocol must be TCP, UDP or *.",
+            f"Write the port as NUMBER or NUMBER/PROTOCOL, {_EXAMPLE}")
     return value
 
 
@@ -50,8 +50,8 @@ class PortSpec:
         if isinstance(self.number, bool) or not isinstance(self.number, int) \
                 or not MIN_PORT <= self.number <= MAX_PORT:
             raise BadInput(
-                "Invalid port '{}': a port number must be between {} and {}.".format(self.number, MIN_PORT, MAX_PORT),
-                "Use a port number such as 22 or 3389, {}".format(_EXAMPLE))
+                f"Invalid port '{self.number}': a port number must be between {MIN_PORT} and {MAX_PORT}.",
+                f"Use a port number such as 22 or 3389, {_EXAMPLE}")
         object.__setattr__(self, "protocol", normalize_protocol(self.protocol))
 
     def overlaps(self, other):
@@ -60,7 +60,7 @@ class PortSpec:
             self.protocol == other.protocol or "*" in (self.protocol, other.protocol))
 
     def __str__(self):
-        return "{}/{}".format(self.number, self.protocol)
+        return f"{self.number}/{self.protocol}"
 
 
 def parse_port(text):
@@ -74,13 +74,13 @@ def parse_port(text):
         else:
             rule = "write a port as NUMBER or NUMBER/PROTOCOL with protocol TCP, UDP or *"
         raise BadInput(
-            "Invalid port '{}': {}.".format(raw, rule),
-            "List each port separately, {}".format(_EXAMPLE))
+            f"Invalid port '{raw}': {rule}.",
+            f"List each port separately, {_EXAMPLE}")
     number = int(match.group("number"))
     if not MIN_PORT <= number <= MAX_PORT:
         raise BadInput(
-            "Invalid port '{}': a port number must be between {} and {}.".format(raw, MIN_PORT, MAX_PORT),
-            "Use a port number such as 22 or 3389, {}".format(_EXAMPLE))
+            f"Invalid port '{raw}': a port number must be between {MIN_PORT} and {MAX_PORT}.",
+            f"Use a port number such as 22 or 3389, {_EXAMPLE}")
     protocol = match.group("protocol")
     if protocol is None:
         return PortSpec(number, DEFAULT_PROTOCOL, protocol_explicit=False)
@@ -99,16 +99,16 @@ def parse_ports(values):
     pieces = [p for value in (values or []) for p in re.split(r"[,\s]+", str(value)) if p]
     if not pieces:
         raise BadInput("No ports given: at least one port is needed.",
-                       "Name the ports, {}".format(_EXAMPLE))
+                       f"Name the ports, {_EXAMPLE}")
     specs = []
     for piece in pieces:
         spec = parse_port(piece)
         for seen in specs:
             if spec.overlaps(seen):
-                what = "is given twice" if spec == seen else "overlaps {}".format(seen)
+                what = "is given twice" if spec == seen else f"overlaps {seen}"
                 raise BadInput(
-                    "Port {} {}: each port may appear only once.".format(piece, what),
-                    "Remove the duplicate, {}".format(_EXAMPLE))
+                    f"Port {piece} {what}: each port may appear only once.",
+                    f"Remove the duplicate, {_EXAMPLE}")
         specs.append(spec)
     return specs
 

@@ -44,15 +44,15 @@ def confirm_removals(plans, yes):
     if not rules or yes:
         return
     from knack.prompting import NoTTYException, prompt_y_n
-    names = ', '.join("'{}'".format(r['name']) for r in rules)
+    names = ', '.join(f"'{r['name']}'" for r in rules)
     question = ('These rules let any source reach a protected port and will be removed (disable restores them): '
-                '{}. Continue?'.format(names))
+                f'{names}. Continue?')
     try:
         if not prompt_y_n(question, default='n'):
             raise UsageError('Nothing was changed.', 'Run again and answer y, or pass --yes.')
     except NoTTYException:
-        raise UsageError('Enabling JIT would remove rules that let any source reach a protected port ({}), '
-                         'and there is no terminal to ask on.'.format(names),
+        raise UsageError(f'Enabling JIT would remove rules that let any source reach a protected port ({names}), '
+                         'and there is no terminal to ask on.',
                          'Pass --yes to remove them (az vm jit disable restores them), or --dry-run to see '
                          'every change first.') from None
 
@@ -85,6 +85,19 @@ def has_removed_rules(target):
     return bool(vm_records.read(target.tags, vm_records.RESTORE))
 
 
+def _restorer(rule):
+    """The `build` of `add_rules` that puts `rule` back, on the nearest free priority if its own is taken."""
+    def build(nsg, _attempt):
+        current = {r['name'].lower(): r for r in rules_of(nsg)}
+        if rule['name'].lower() in current:
+            return []
+        used = used_priorities(rules_of(nsg), rule['properties'].get('direction', 'Inbound'))
+        if rule['properties'].get('priority') in used:
+            rule['properties']['priority'] = choose_deny_priority(used, rule['properties']['priority'])
+        return [rule]
+    return build
+
+
 def restore_removed(azure, target, dry_run, jit_modes):
     """Put back what `enable` removed. A priority taken since then moves to the nearest free one.
 
@@ -104,16 +117,7 @@ def restore_removed(azure, target, dry_run, jit_modes):
         changes.append(rule_change('restore', item['nsg'], rule, target.name))
         if dry_run:
             continue
-
-        def build(nsg, attempt, rule=rule):
-            current = {r['name'].lower(): r for r in rules_of(nsg)}
-            if rule['name'].lower() in current:
-                return []
-            used = used_priorities(rules_of(nsg), rule['properties'].get('direction', 'Inbound'))
-            if rule['properties'].get('priority') in used:
-                rule['properties']['priority'] = choose_deny_priority(used, rule['properties']['priority'])
-            return [rule]
-        nsg_client.add_rules(azure, item['nsg'], build)
+        nsg_client.add_rules(azure, item['nsg'], _restorer(rule))
     if saved and not dry_run:
         vm_records.write(azure, target.id, target.tags, vm_records.RESTORE, None)
     return changes
@@ -131,7 +135,7 @@ def still_protected_by(nsg, rule, leaving, jit_modes):
                  if low == high]
         for ip in destination_prefixes(deny):
             if classify_conflicts([rule], ports, ip, props.get('priority') or 4096).remove:
-                found.append('{} ({})'.format(ip, deny['name']))
+                found.append(f"{ip} ({deny['name']})")
     return found
 
 

@@ -14,7 +14,7 @@ from azext_jit.wire import wire
 
 
 @dataclass
-class VmTarget:
+class VmTarget:  # pylint: disable=too-many-instance-attributes  # one field per fact read about the VM
     id: str
     name: str
     resource_group: str
@@ -31,7 +31,7 @@ class VmTarget:
     subnet_read: bool = False  # whether the subnet was asked for its NSG (with_subnet_nsg)
 
     def describe(self):
-        return "VM '{}' in resource group '{}'".format(self.name, self.resource_group)
+        return f"VM '{self.name}' in resource group '{self.resource_group}'"
 
 
 def _primary_nic_id(vm):
@@ -95,7 +95,7 @@ def get_vm(azure, resource_group, name):
     try:
         return wire(azure.compute.virtual_machines.get(resource_group, name))
     except SdkNotFound:
-        raise NotFound("VM '{}' was not found in resource group '{}'.".format(name, resource_group),
+        raise NotFound(f"VM '{name}' was not found in resource group '{resource_group}'.",
                        'Check the name and resource group with `az vm list -o table`.') from None
 
 
@@ -113,15 +113,15 @@ def list_vms(azure, resource_group=None):
 def require_protectable(target):
     """What JIT needs of a VM before protecting it; each refusal says why and what to do."""
     if not target.nsg_id:
+        nic = parse_resource_id(target.nic_id)['name'] if target.nic_id else '<nic>'
         raise NotPossible(
-            "{} has no network security group on its primary NIC or its subnet, so there is nothing to close its "
-            "ports with. Attach one: `az network nic update -g {} -n {} --network-security-group <nsg>`."
-            .format(target.describe(), target.resource_group,
-                    parse_resource_id(target.nic_id)['name'] if target.nic_id else '<nic>'))
+            f"{target.describe()} has no network security group on its primary NIC or its subnet, so there is nothing "
+            "to close its ports with. Attach one: "
+            f"`az network nic update -g {target.resource_group} -n {nic} --network-security-group <nsg>`.")
     if not target.public_ip:
         raise NotPossible(
-            "{} has no public IP address, so its management ports are not reachable from the internet and JIT has "
-            "nothing to protect. Reach private VMs through Azure Bastion: `az network bastion ssh` / `rdp`."
-            .format(target.describe()))
+            f"{target.describe()} has no public IP address, so its management ports are not reachable from the "
+            "internet and JIT has nothing to protect. Reach private VMs through Azure Bastion: "
+            "`az network bastion ssh` / `rdp`.")
     if not target.private_ip:
-        raise NotPossible('{} has no private IP address on its primary NIC.'.format(target.describe()))
+        raise NotPossible(f'{target.describe()} has no private IP address on its primary NIC.')

@@ -17,7 +17,7 @@ def connect_hints(target, request):
     for port in request.ports:
         number = port.mapped_port or port.number
         ip = (firewall if port.mapped_port else None) or target.public_ip
-        hint = {'port': port.number, 'address': '{}:{}'.format(ip, number) if ip else None}
+        hint = {'port': port.number, 'address': f'{ip}:{number}' if ip else None}
         if port.mapped_port:
             hint['mappedPort'] = port.mapped_port
         if ip and port.number in _CLIENTS:

@@ -19,14 +19,14 @@ import json
 from azext_jit.errors import NotPossible
 
 PREFIX = 'azvmjit-'
-RESTORE, REVOKED = PREFIX + 'restore', PREFIX + 'revoked-'
+RESTORE, REVOKED = f"{PREFIX}restore", f"{PREFIX}revoked-"
 CHUNK = 250          # characters per tag value (ARM's limit is 256)
 MAX_CHUNKS = 12      # so the records never take more than a fraction of a VM's 50 tags
 
 
 def chunk_names(name, tags):
     """The tag names holding a record: `name`, `name.1`, `name.2`, ..."""
-    return [k for k in tags if k == name or (k.startswith(name + '.') and k[len(name) + 1:].isdigit())]
+    return [k for k in tags if k == name or (k.startswith(f"{name}.") and k[len(name) + 1:].isdigit())]
 
 
 def read(tags, name):
@@ -35,8 +35,8 @@ def read(tags, name):
     if name not in tags:
         return None
     parts, i = [tags[name]], 1
-    while '{}.{}'.format(name, i) in tags:
-        parts.append(tags['{}.{}'.format(name, i)])
+    while f'{name}.{i}' in tags:
+        parts.append(tags[f'{name}.{i}'])
         i += 1
     try:
         return json.loads(''.join(parts))
@@ -49,9 +49,9 @@ def encode(name, document):
     text = json.dumps(document, separators=(',', ':'), sort_keys=True)
     pieces = [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or ['']
     if len(pieces) > MAX_CHUNKS:
-        raise NotPossible("The JIT record '{}' needs {} characters, more than the {} that fit in the VM's tags."
-                          .format(name, len(text), CHUNK * MAX_CHUNKS))
-    return {name if i == 0 else '{}.{}'.format(name, i): piece for i, piece in enumerate(pieces)}
+        raise NotPossible(f"The JIT record '{name}' needs {len(text)} characters, more than the "
+                          f"{CHUNK * MAX_CHUNKS} that fit in the VM's tags.")
+    return {name if i == 0 else f'{name}.{i}': piece for i, piece in enumerate(pieces)}
 
 
 def changes_for(tags, name, document):
@@ -88,7 +88,7 @@ def revocation_tag(request_id, record):
     for key in ('by', 'req'):
         excess = len(text) - 256
         if excess > 0 and record.get(key):
-            record[key] = record[key][:max(0, len(record[key]) - excess - 3)] + '...'
+            record[key] = f"{record[key][:max(0, len(record[key]) - excess - 3)]}..."
             text = json.dumps(record, separators=(',', ':'), sort_keys=True)
     return REVOKED + request_id, text
 

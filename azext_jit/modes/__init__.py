@@ -23,9 +23,9 @@ def mode_choices():
 
 def mode_help():
     """`--mode`'s help, from the registered modes."""
-    return ('Where JIT lives: {}; `auto` finds the VM\'s existing configuration, and for a new VM takes the first of '
-            'these that the subscription supports.'.format('; '.join(
-                '`{}` {}'.format(name, text) for name, (_, text) in REGISTERED.items())))
+    modes = '; '.join(f'`{name}` {text}' for name, (_, text) in REGISTERED.items())
+    return (f"Where JIT lives: {modes}; `auto` finds the VM's existing configuration, and for a new VM takes the first "
+            "of these that the subscription supports.")
 
 
 def load(name):

@@ -81,8 +81,7 @@ class JitMode(ABC):
 
     def leftover_warning(self, target, rules):
         """What `show` says about leftover rules it does not remove."""
-        return '{}: {} mode left rules behind: {}.'.format(target.describe(), self.title,
-                                                           ', '.join(r['name'] for r in rules))
+        return f"{target.describe()}: {self.title} mode left rules behind: {', '.join(r['name'] for r in rules)}."
 
     def removes_leftovers(self):
         """Whether `disable` removes `leftover_rules` (rules the extension wrote), or only reports them."""

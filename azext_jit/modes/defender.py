@@ -50,7 +50,7 @@ def is_defender_rule(rule):
 
 def _for_vm(rule, vm_name):
     """Defender's descriptions end with "... of VM '<name>'." (its only record of which VM a rule is for)."""
-    return "of VM '{}'.".format(vm_name) in ((rule.get('properties') or {}).get('description') or '')
+    return f"of VM '{vm_name}'." in ((rule.get('properties') or {}).get('description') or '')
 
 
 def is_unavailable(ex):
@@ -125,8 +125,7 @@ class DefenderMode(JitMode):
 
     # -- who can be served ---------------------------------------------------------------------------
     def _refused(self, ex):
-        self.unavailable_because = "Defender for Cloud's JIT API is not available here ({})".format(
-            _first_line(ex))
+        self.unavailable_because = f"Defender for Cloud's JIT API is not available here ({_first_line(ex)})"
 
     def available(self, target):
         from azure.core.exceptions import HttpResponseError
@@ -163,7 +162,7 @@ class DefenderMode(JitMode):
         holder = _holder(self.policies(target.resource_group, target.location), {target.id: None})
         if len((holder or {}).get('name') or DEFAULT_POLICY) + len(target.name) > MAX_NAME:
             return ("the name is too long for Defender for Cloud JIT (policy name and VM name together may not exceed "
-                    "{} characters)".format(MAX_NAME))
+                    f"{MAX_NAME} characters)")
         return None
 
     @property
@@ -220,10 +219,11 @@ class DefenderMode(JitMode):
     leftover_view_key = 'orphanedDefenderRules'
 
     def leftover_warning(self, target, rules):
-        return ("{} has Defender for Cloud JIT rules in its NSG ({}) but no Defender JIT policy this subscription can "
-                "reach: Defender no longer manages them. To keep JIT, run `az vm jit enable -g {} -n {} --mode nsg` "
-                "(its rules take precedence); see the README on moving between modes.".format(
-                    target.describe(), ', '.join(r['name'] for r in rules), target.resource_group, target.name))
+        names = ', '.join(r['name'] for r in rules)
+        return (f"{target.describe()} has Defender for Cloud JIT rules in its NSG ({names}) but no Defender JIT policy "
+                "this subscription can reach: Defender no longer manages them. To keep JIT, run "
+                f"`az vm jit enable -g {target.resource_group} -n {target.name} --mode nsg` "
+                "(its rules take precedence); see the README on moving between modes.")
 
     def owns_rule(self, rule):
         return is_defender_rule(rule)
@@ -281,8 +281,8 @@ class DefenderMode(JitMode):
         if reach is None or start - dt.timedelta(minutes=2) < reach:
             floor = self.azure.now() - dt.timedelta(days=LOG_MAX_DAYS)
             since = max(self._oldest_unnamed(group, policy) - dt.timedelta(minutes=LOG_MARGIN_MINUTES), floor)
-            query = ("eventTimestamp ge '{}' and resourceGroupName eq '{}' and resourceProvider eq "
-                     "'Microsoft.Security'".format(stamp(since), group))
+            query = (f"eventTimestamp ge '{stamp(since)}' and resourceGroupName eq '{group}' and resourceProvider eq "
+                     "'Microsoft.Security'")
             try:
                 events = [wire(e) for e in self.azure.monitor.activity_logs.list(
                     filter=query, select='eventTimestamp,caller,operationName,resourceId,status')]
@@ -314,7 +314,7 @@ class DefenderMode(JitMode):
         for target in targets:
             reason = self.cannot_hold(target)
             if reason:
-                raise NotPossible('{}: {}.'.format(target.describe(), reason), 'Use --mode nsg for this VM.')
+                raise NotPossible(f'{target.describe()}: {reason}.', 'Use --mode nsg for this VM.')
             groups.setdefault((target.resource_group.lower(), target.location.lower()), []).append(target)
         for group in groups.values():
             entries = {t.id: policy_to_entry(t.id, policy) for t in group}
@@ -341,9 +341,8 @@ class DefenderMode(JitMode):
             merged, changes = _merge(current, entries, group)
             if not changes:
                 return []
-            policy_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Security/locations/{}/' \
-                        'jitNetworkAccessPolicies/{}'.format(self.azure.subscription_id, first.resource_group,
-                                                             first.location, name)
+            policy_id = (f'/subscriptions/{self.azure.subscription_id}/resourceGroups/{first.resource_group}'
+                         f'/providers/Microsoft.Security/locations/{first.location}/jitNetworkAccessPolicies/{name}')
             for change in changes:
                 change.target = policy_id
             if dry_run:
@@ -362,8 +361,8 @@ class DefenderMode(JitMode):
                 self._policies.pop((first.resource_group.lower(), first.location.lower()), None)
                 return changes
             # Another writer replaced the policy between our read and our write: merge again.
-        raise AzureFailed('The JIT policy of resource group {} kept changing under us ({} attempts); another '
-                          'writer is updating it.'.format(first.resource_group, WRITE_ATTEMPTS),
+        raise AzureFailed(f'The JIT policy of resource group {first.resource_group} kept changing under us '
+                          f'({WRITE_ATTEMPTS} attempts); another writer is updating it.',
                           'Run the command again; it is safe to repeat.')
 
     def open_access(self, target, policy, grants, source, justification, requestor, dry_run=False):
@@ -424,14 +423,14 @@ class DefenderMode(JitMode):
         stuck = {n: found for n, found in stuck.items() if found}
         if stuck:
             nsg = parse_resource_id(target.nsg_id)
+            ports_text = ', '.join(str(n) for n in sorted(stuck))
+            rules_text = '; '.join(f"{r['name']} (source {','.join(source_prefixes(r))})"
+                                   for n in sorted(stuck) for r in stuck[n])
             raise NotPossible(
-                '{}: Defender allow rule(s) for port(s) {} do not match the source of the request being revoked: {}. '
-                'Nothing was changed.'.format(target.describe(), ', '.join(str(n) for n in sorted(stuck)), '; '.join(
-                    '{} (source {})'.format(r['name'], ','.join(source_prefixes(r)))
-                    for n in sorted(stuck) for r in stuck[n])),
-                'Check those rules in NSG {0}; if they belong to this access, delete them with '
-                '`az network nsg rule delete -g {1} --nsg-name {2} -n <rule name>`.'.format(
-                    target.nsg_id, nsg['resource_group'], nsg['name']))
+                f'{target.describe()}: Defender allow rule(s) for port(s) {ports_text} do not match the source of the '
+                f'request being revoked: {rules_text}. Nothing was changed.',
+                f'Check those rules in NSG {target.nsg_id}; if they belong to this access, delete them with '
+                f"`az network nsg rule delete -g {nsg['resource_group']} --nsg-name {nsg['name']} -n <rule name>`.")
         changes = []
         for rule in matched:
             changes.append(rule_change('delete', target.nsg_id, rule, target.name))

@@ -148,7 +148,7 @@ class NsgMode(JitMode):
                     try:
                         nsg_client.delete_rule(self.azure, nsg['id'], rule['name'])
                     except HttpResponseError as ex:
-                        failed.append('{}: {}'.format(rule['name'], explain_http_error(ex).message))
+                        failed.append(f"{rule['name']}: {explain_http_error(ex).message}")
                         continue
                 removed.append(rule_change('delete', nsg['id'], rule))
         return removed, failed
@@ -217,11 +217,11 @@ class NsgMode(JitMode):
         nsg = self._nsg(target)
         if nsg is None:
             raise NotPossible(
-                "{} has no network security group on its primary NIC or its subnet any more, so JIT cannot open "
-                "access through one.".format(target.describe()),
-                "Attach its NSG again (`az network nic update -g {} --name <nic> --network-security-group <nsg>`), "
-                "or take the VM out of JIT with `az vm jit disable -g {} -n {}`.".format(
-                    target.resource_group, target.resource_group, target.name))
+                f"{target.describe()} has no network security group on its primary NIC or its subnet any more, so JIT "
+                "cannot open access through one.",
+                f"Attach its NSG again (`az network nic update -g {target.resource_group} --name <nic> "
+                "--network-security-group <nsg>`), or take the VM out of JIT with "
+                f"`az vm jit disable -g {target.resource_group} -n {target.name}`.")
         request_id = records.new_request_id()
         now = self.azure.now()
         ends = {port.number: now + duration for port, duration in grants}

@@ -23,7 +23,7 @@ from azext_jit.ports import PortSpec, normalize_protocol
 from azext_jit.times import STAMP_FORMAT, stamp
 from azext_jit.vm_records import PREFIX
 
-POLICY_TAG = PREFIX + 'policy'
+POLICY_TAG = f"{PREFIX}policy"
 
 # Protocol word used inside our rule names: '*' is not allowed in a resource name.
 _NAME_PROTOCOL = {"TCP": "tcp", "UDP": "udp", "*": "any"}
@@ -31,13 +31,13 @@ _NAME_PROTOCOL_BACK = {v: k for k, v in _NAME_PROTOCOL.items()}
 
 NAME_PREFIX = "AzVmJit-"
 _HEX8 = "[0-9a-f]{8}"
-_DENY_NAME_RE = re.compile(r"^AzVmJit-Deny-(?P<vmkey>{0})-(?P<proto>tcp|udp|any)$".format(_HEX8), re.I | re.A)
-_ALLOW_NAME_RE = re.compile(r"^AzVmJit-Allow-(?P<vmkey>{0})-(?P<rid>{0})-(?P<port>[0-9]{{1,5}})-(?P<proto>tcp|udp|any)$"
-                            .format(_HEX8), re.I | re.A)
-_REQUEST_ID_RE = re.compile("^{}$".format(_HEX8), re.I | re.A)
+_DENY_NAME_RE = re.compile(rf"^AzVmJit-Deny-(?P<vmkey>{_HEX8})-(?P<proto>tcp|udp|any)$", re.I | re.A)
+_ALLOW_NAME_RE = re.compile(rf"^AzVmJit-Allow-(?P<vmkey>{_HEX8})-(?P<rid>{_HEX8})-(?P<port>[0-9]{{1,5}})"
+                            r"-(?P<proto>tcp|udp|any)$", re.I | re.A)
+_REQUEST_ID_RE = re.compile(f"^{_HEX8}$", re.I | re.A)
 
 _DESCRIPTION_TAG = "az vm jit:"
-_ALLOW_DESCRIPTION = _DESCRIPTION_TAG + " open until {until} for {requestor}, request {request_id}"
+_ALLOW_DESCRIPTION = f"{_DESCRIPTION_TAG} open until {{until}} for {{requestor}}, request {{request_id}}"
 _ALLOW_DESCRIPTION_RE = re.compile(r"^az vm jit: open until (?P<until>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) "
                                    r"for (?P<requestor>.+), request (?P<rid>[0-9a-f]{8})$", re.A | re.S)
 _UNKNOWN_REQUESTOR = "unknown"
@@ -73,7 +73,7 @@ def normalize_request_id(request_id):
     value = str(request_id or "").strip()
     if not _REQUEST_ID_RE.match(value):
         raise BadInput(
-            "Invalid request id '{}': a request id is 8 hexadecimal characters, e.g. 1a2b3c4d.".format(request_id),
+            f"Invalid request id '{request_id}': a request id is 8 hexadecimal characters, e.g. 1a2b3c4d.",
             "Copy the request id from 'az vm jit show' or 'az vm jit list'.")
     return value.lower()
 
@@ -84,7 +84,7 @@ def deny_rule_name(vm_id, protocol):
     Names start with ``AzVmJit-`` so they read as ours in the portal and can never be mistaken for Defender's
     ``SecurityCenter-JITRule...``; they use only ``[A-Za-z0-9-]`` and end with a letter, as Azure requires.
     """
-    return "{}Deny-{}-{}".format(NAME_PREFIX, vm_key(vm_id), _NAME_PROTOCOL[normalize_protocol(protocol)])
+    return f"{NAME_PREFIX}Deny-{vm_key(vm_id)}-{_NAME_PROTOCOL[normalize_protocol(protocol)]}"
 
 
 def allow_rule_name(vm_id, request_id, port, protocol):
@@ -93,8 +93,8 @@ def allow_rule_name(vm_id, request_id, port, protocol):
     One allow rule per request and port, so ``revoke --ports`` can close some ports of a request; the
     protocol is in the name because 53/TCP and 53/UDP may be requested together.
     """
-    return "{}Allow-{}-{}-{}-{}".format(NAME_PREFIX, vm_key(vm_id), normalize_request_id(request_id),
-                                        PortSpec(int(port)).number, _NAME_PROTOCOL[normalize_protocol(protocol)])
+    return (f"{NAME_PREFIX}Allow-{vm_key(vm_id)}-{normalize_request_id(request_id)}-{PortSpec(int(port)).number}-"
+            f"{_NAME_PROTOCOL[normalize_protocol(protocol)]}")
 
 
 def parse_rule_name(name):
@@ -159,10 +159,10 @@ def parse_allow_description(text):
 def deny_description(vm_name):
     """``az vm jit: protects VM '<name>'``, the VM name shortened with "..." to stay within 140 chars."""
     name = str(vm_name or "")
-    room = MAX_DESCRIPTION_LENGTH - len("{} protects VM ''".format(_DESCRIPTION_TAG))
+    room = MAX_DESCRIPTION_LENGTH - len(f"{_DESCRIPTION_TAG} protects VM ''")
     if len(name) > room:
         name = name[:room - len(_ELLIPSIS)] + _ELLIPSIS
-    return "{} protects VM '{}'".format(_DESCRIPTION_TAG, name)
+    return f"{_DESCRIPTION_TAG} protects VM '{name}'"
 
 
 def build_deny_rule(vm_id, vm_name, private_ip, protocol, port_numbers, priority):

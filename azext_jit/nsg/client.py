@@ -85,8 +85,8 @@ def add_rules(azure, nsg_id, build, nsg=None):
                     raise
                 # Someone else took that priority between our read and our write: back off a little, read again.
                 time.sleep(random.uniform(0.05, 0.25) * min(attempt + 1, 4))
-        raise AzureFailed('Could not find a free priority in {} after {} attempts: other writers keep '
-                          'taking them.'.format(nsg_id, MAX_ATTEMPTS),
+        raise AzureFailed(f'Could not find a free priority in {nsg_id} after {MAX_ATTEMPTS} attempts: other writers '
+                          'keep taking them.',
                           'Run the command again; nothing of this attempt was left behind.')
     except BaseException:
         _roll_back(azure, nsg_id, created)

@@ -56,7 +56,7 @@ class Conflicts:
 
 
 def _fmt_ranges(ranges, limit=12):
-    parts = [str(lo) if lo == hi else "{}-{}".format(lo, hi) for lo, hi in ranges]
+    parts = [str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges]
     if len(parts) > limit:
         parts = parts[:limit] + ["..."]
     return ",".join(parts)
@@ -85,7 +85,7 @@ def _subtract(ranges, numbers):
 def _describe_sources(rule):
     props = rule_properties(rule)
     names = source_prefixes(rule)
-    names += ["application security group " + a.rsplit("/", 1)[-1]
+    names += [f"application security group {a.rsplit('/', 1)[-1]}"
               for a in asg_ids(props, "sourceApplicationSecurityGroups")]
     return ", ".join(names) or "an unspecified source"
 
@@ -93,7 +93,7 @@ def _describe_sources(rule):
 def _describe_destinations(rule):
     props = rule_properties(rule)
     names = destination_prefixes(rule)
-    names += ["application security group " + a.rsplit("/", 1)[-1]
+    names += [f"application security group {a.rsplit('/', 1)[-1]}"
               for a in asg_ids(props, "destinationApplicationSecurityGroups")]
     return ", ".join(names) or "an unspecified destination"
 
@@ -111,26 +111,26 @@ def _removal_reason(rule, matched, private_ip, vm_asg_ids):
     """Why a rule is removed, plus what else it opened that closes with it until ``disable``."""
     name = rule.get("name", "?")
     props = rule_properties(rule)
-    reason = "rule '{}' lets any source ({}) reach {} of the VM ({}) at priority {}: it is removed while JIT " \
-             "protects the VM and 'az vm jit disable' restores it".format(
-                 name, _describe_sources(rule), format_pairs(matched), private_ip, props.get("priority"))
+    reason = (f"rule '{name}' lets any source ({_describe_sources(rule)}) reach {format_pairs(matched)} of the VM "
+              f"({private_ip}) at priority {props.get('priority')}: it is removed while JIT protects the VM and "
+              "'az vm jit disable' restores it")
     extra = []
     ranges = port_ranges(rule)
     other_ports = _subtract(ranges, [n for n, _ in matched])
     if (0, 65535) in ranges:
         extra.append("every other port")
     elif other_ports:
-        extra.append("ports " + _fmt_ranges(other_ports))
+        extra.append(f"ports {_fmt_ranges(other_ports)}")
     # A '*' rule also carried the other protocol on the protected ports unless they are protected as '*'.
     if lower(props.get("protocol")) == "*" and any(p != "*" for _, p in matched):
-        extra.append("other protocols on {}".format(", ".join(str(n) for n, p in matched if p != "*")))
+        extra.append(f"other protocols on {', '.join(str(n) for n, p in matched if p != '*')}")
     others = [d for d in destination_prefixes(rule) if not _is_only_vm(d, private_ip)]
     if asg_ids(props, "destinationApplicationSecurityGroups") and vm_asg_ids is not None:
         others.append("its application security groups")
     if others:
-        extra.append("other addresses than the VM ({})".format(", ".join(others)))
+        extra.append(f"other addresses than the VM ({', '.join(others)})")
     if extra:
-        reason += "; note that it also opens {}, which stay closed until then".format(" and ".join(extra))
+        reason += f"; note that it also opens {' and '.join(extra)}, which stay closed until then"
     return reason
 
 
@@ -169,15 +169,14 @@ def classify_conflicts(rules, protected_ports, private_ip, deny_priority, vm_asg
             result.remove_reasons[name] = _removal_reason(rule, matched, private_ip, vm_asg_ids)
         elif any_source:
             result.warn.append((rule, (
-                "rule '{}' lets any source ({}) reach {} of {} at priority {}: if the VM's network interface "
-                "belongs to that group, the port stays open to the internet; JIT does not remove a rule it "
-                "cannot tie to the VM".format(name, _describe_sources(rule), format_pairs(matched),
-                                              _describe_destinations(rule), priority))))
+                f"rule '{name}' lets any source ({_describe_sources(rule)}) reach {format_pairs(matched)} of "
+                f"{_describe_destinations(rule)} at priority {priority}: if the VM's network interface belongs to "
+                "that group, the port stays open to the internet; JIT does not remove a rule it cannot tie to "
+                "the VM")))
         elif beats:
-            target = "the VM ({})".format(private_ip) if coverage == COVERS_YES else \
-                "{} (which may include the VM)".format(_describe_destinations(rule))
+            target = f"the VM ({private_ip})" if coverage == COVERS_YES else \
+                f"{_describe_destinations(rule)} (which may include the VM)"
             result.warn.append((rule, (
-                "rule '{}' lets {} reach {} of {} at priority {}, ahead of the JIT deny rule at {}: JIT does "
-                "not override it".format(name, _describe_sources(rule), format_pairs(matched), target, priority,
-                                         deny_priority))))
+                f"rule '{name}' lets {_describe_sources(rule)} reach {format_pairs(matched)} of {target} at priority "
+                f"{priority}, ahead of the JIT deny rule at {deny_priority}: JIT does not override it")))
     return result

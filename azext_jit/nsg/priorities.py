@@ -38,8 +38,8 @@ def choose_deny_priority(used, preferred=DEFAULT_DENY_PRIORITY):
             if MIN_PRIORITY <= candidate <= MAX_PRIORITY and candidate not in taken:
                 return candidate
     raise NotPossible(
-        "The network security group has no free inbound priority between {} and {} for the JIT deny rule."
-        .format(MIN_PRIORITY, MAX_PRIORITY),
+        f"The network security group has no free inbound priority between {MIN_PRIORITY} and {MAX_PRIORITY} for "
+        "the JIT deny rule.",
         "Remove or merge some inbound rules of the network security group, then run the command again.")
 
 
@@ -57,9 +57,9 @@ def choose_allow_priorities(used, count, ceiling):
     free = [p for p in range(MIN_PRIORITY, top) if p not in taken][:count]
     if len(free) < count:
         raise NotPossible(
-            "The network security group has {} free inbound priorit{} from {} up to the JIT deny rule at {}, "
-            "but {} {} needed.".format(len(free), "y" if len(free) == 1 else "ies", MIN_PRIORITY, int(ceiling),
-                                       count, "is" if count == 1 else "are"),
+            f"The network security group has {len(free)} free inbound priorit{'y' if len(free) == 1 else 'ies'} "
+            f"from {MIN_PRIORITY} up to the JIT deny rule at {int(ceiling)}, "
+            f"but {count} {'is' if count == 1 else 'are'} needed.",
             "Close expired access with 'az vm jit cleanup', request fewer ports at once, or free priorities "
-            "below {} in the network security group.".format(int(ceiling)))
+            f"below {int(ceiling)} in the network security group.")
     return free

@@ -208,7 +208,7 @@ def port_pairs(ports):
 
 
 def format_pairs(pairs):
-    return ", ".join("{}/{}".format(n, p) for n, p in pairs)
+    return ", ".join(f"{n}/{p}" for n, p in pairs)
 
 
 # ---------------------------------------------------------------------------------------------------------------
