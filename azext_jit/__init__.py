@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """`az vm jit`: Just-In-Time access to virtual machines' management ports.
 
 The command loader. `az` imports this module on every `az vm ...` call, so it imports nothing heavy: the SDKs

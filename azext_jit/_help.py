@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Help text. Loaded on every `az vm ...` call: no SDK imports."""
 from knack.help_files import helps  # pylint: disable=unused-import
 

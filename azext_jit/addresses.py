@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Source address prefixes: single IPs, CIDRs and "any", for IPv4 and IPv6.
 
 Everything that compares sources (policy checks, Defender's exact-match rule, NSG conflict detection)

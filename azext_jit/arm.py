@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The Azure a command talks to: SDK clients for one subscription, and Azure's own clock.
 
 Two ways in: `Azure.from_cli(cmd)` inside `az` (honours `az login`, the cloud and `--subscription`), and

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Who is asking, and from where: the signed-in account, and the caller's public IP from an IP-echo service."""
 
 DEFAULT_MY_IP_URL = 'https://api.ipify.org'

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """What a command wrote (or, in a dry run, would write): the same objects feed `--dry-run` and the result."""
 from dataclasses import dataclass, field
 

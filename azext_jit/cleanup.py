@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Expired access removed across a resource group or the subscription, by every mode that does not expire its own:
 what `az vm jit cleanup` and the unattended runner both run."""
 from azext_jit import modes as registry

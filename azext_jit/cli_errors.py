@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Failures as az shows them: the extension's own failures and SDK errors become azclierror types here, in one
 place. Bad input ends the command with exit code 2 (as argparse errors do), before anything is written."""
 from azure.cli.core import azclierror

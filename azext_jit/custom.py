@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Command handlers: each reads like the steps a user would name; the work is in the modules they call.
 
 Handlers never test a mode's name: they ask the mode what it does (`modes/base.py`)."""

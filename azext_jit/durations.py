@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Durations as users type them and as Azure stores them.
 
 Users type ``--duration 60`` (minutes, the unit people think in for access windows), ``90m``, ``2h``,

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The extension's failures, in its own words, and what Azure's error answers mean.
 
 Nothing here imports az: the unattended cleanup runner runs the same code outside `az`. Each failure class says

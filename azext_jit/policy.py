@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The JIT policy of one VM and the checks a request must pass, independent of where it is stored.
 
 Both modes (a Defender ``jitNetworkAccessPolicies`` entry, or our own NSG-mode storage) are mapped to

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Ports as users type them: ``22``, ``22/tcp``, ``53/UDP``, ``3389/*``.
 
 Defender's JIT port rules carry one number and a protocol of ``TCP``, ``UDP`` or ``*``; nothing else

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Rules that would defeat JIT, in both modes: found and removed by `enable`, put back by `disable`.
 
 An Allow rule that lets any source (`*`, `Internet`, `0.0.0.0/0`) reach a protected port of the VM makes

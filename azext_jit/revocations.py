@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Requests closed early, in both modes: noted in the VM's tags, one tag per request (`azvmjit-revoked-<id>`).
 
 Azure keeps no trace of a deleted allow rule, and Defender's API has no revoke, so without these records `list`

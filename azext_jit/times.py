@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Times as Azure writes them: ISO 8601 in UTC, `Z`-suffixed, at second precision when we write them."""
 import datetime as dt
 import re

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """What `show`, `list` and `request` return: plain dicts that every output format renders."""
 from azext_jit.changes import rule_summary
 from azext_jit.log import get_logger

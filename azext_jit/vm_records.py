@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """What the extension keeps in Azure about a VM, in the VM's own tags.
 
 Nothing lives on the local machine, so that a request made on one machine can be listed, revoked or

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """SDK objects to ARM's wire JSON.
 
 The extension reasons about resources in the shape ARM sends them (camelCase, `properties` nested), the

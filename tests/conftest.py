@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Fixtures: one stand-in per test process, the extension installed from its wheel, one `az` per identity.
 
 Tests build their own resource group (`rg` fixture) so they never see each other's VMs. After every test

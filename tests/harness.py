@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Run the real `az` executable against the stand-in, as a user would.
 
 - The extension is built into a wheel once and installed with `az extension add --source <wheel> --yes`

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The JIT modes: where a VM's policy lives and who opens and closes its ports.
 
 Each mode is one module implementing `modes.base.JitMode`. This registry is all the rest of the extension knows

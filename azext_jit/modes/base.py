@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """What a JIT mode can do: the interface every mode implements, and the capabilities handlers ask about.
 
 A mode is where a VM's JIT policy lives and who opens and closes access: Defender for Cloud (`defender.py`) or

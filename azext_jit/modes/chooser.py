@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Which mode a VM is in, and which mode a newly enabled VM gets.
 
 A VM's mode is where its policy lives. Modes whose policy sits on the VM itself (NSG mode's tags) are asked first,

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Defender mode: JIT through Defender for Cloud's `jitNetworkAccessPolicies` API (2020-01-01).
 
 What the API gives and what it lacks, and how each gap is closed here:

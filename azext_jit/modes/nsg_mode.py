@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """NSG mode: the extension does Defender's job itself, on the VM's network security group.
 
 Its storage format (rule names, descriptions, the policy tag) is in `nsg_mode_records.py`.

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """NSG mode's storage format: how the extension names and describes the rules it writes, and where it keeps a
 VM's policy. Only NSG mode reads or writes these; the NSG resource itself is handled by `azext_jit.nsg`.
 

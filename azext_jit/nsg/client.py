@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Reading network security groups and writing their rules safely next to other writers (every mode).
 
 Rule writes go one rule at a time (the securityRules sub-resource), never as a whole-NSG PUT: a

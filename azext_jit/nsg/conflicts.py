@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Rules that would defeat JIT on a VM: which existing rules ``enable`` removes and which it only warns about.
 
 Nothing here talks to Azure. What matters to an admin is what can still let traffic in once JIT protects a

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Priorities in a network security group: 100..4096, lower number wins, unique per direction.
 
 The NSG itself refuses a duplicate (400 ``SecurityRuleConflict``), which is what makes concurrent writers safe:

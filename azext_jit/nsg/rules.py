@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Network security group rules as ARM sends them, read and matched the same way by every mode.
 
 Nothing here talks to Azure. Rules are plain dicts in the ARM wire shape (``{"name": ..., "properties":

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Benchmark: ARM calls and wall time per `az vm jit` command, in both modes (not a test; it prints numbers).
 
     python -m tests.benchmarks.arm_calls

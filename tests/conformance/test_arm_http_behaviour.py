@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The stand-in against Azure's published material, over HTTPS, in-process.
 
 Each test gets a fresh world behind one server per module and talks to it with `requests` and a token from

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The real `az` (azure-cli 2.91) against the stand-in: core commands that are not ours work unchanged.
 
 If the stand-in answered differently from Azure, these unmodified commands would be the first to notice:

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """tests/standin/security.py: Defender for Cloud's JIT API and plan, driven over HTTPS like a client would.
 
 Each test starts its own stand-in (a fresh world) in-process and talks to it with `requests`, so routing,

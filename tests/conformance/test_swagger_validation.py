@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """tests/standin/schema.py: Azure's own examples pass, and what Azure's swagger forbids is reported by path.
 
 The stand-in refuses a request when this validator finds a violation, so both directions matter: a false

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Expired access end to end: its rules flagged by show and list, and removed by `cleanup`, by the VM's next
 request or enable, and by the unattended runner. NSG mode, where the extension removes them itself.
 """

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """What any az user expects of a command group: configured defaults, --ids, --all, resilience to throttling."""
 from tests.standin.world import Fault
 

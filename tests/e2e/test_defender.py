@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Defender mode end to end: the real `az vm jit` against the stand-in's Defender for Cloud.
 
 The subscription has Defender for Servers Plan 2 (the stand-in's default), so `enable` writes a

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """`az vm jit disable` end to end: which removed rules come back and when, the policy going before the rules,
 and finishing a disable that was cut short.
 """

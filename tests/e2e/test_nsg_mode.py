@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """NSG mode end to end: the real `az vm jit` against the stand-in, with the extension editing the NSG.
 
 Every test looks at what a user (or the admin of the NSG) would notice: the rules in the NSG, the VM's tags,

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """`az vm jit request` without --source: access opens for the caller's public IP as an IP echo service sees it,
 and the command refuses, writing nothing, when it cannot learn that address safely. NSG mode.
 """

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """`az vm jit revoke` in Defender mode: it finds Defender's allow rule for the request whatever way the source is
 written, and never claims to have closed a port it could not close.
 """

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Run the local Azure stand-in from a shell, for people to try the product without an Azure account.
 
     python -m tests.standin --env-file /tmp/standin.env [--port 0] [--no-defender]

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Azure AD: OIDC discovery, the v2.0 token endpoint and an App Service-style managed identity endpoint.
 
 `az login --service-principal` makes exactly two calls here (discovery, then a client-credentials token

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Azure Resource Manager itself: subscriptions, resource groups, the Tags API, the Activity Log, and the
 stand-in's own control endpoints and IP-echo service."""
 import re

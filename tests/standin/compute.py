@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Microsoft.Compute: virtual machines, as much of them as JIT needs (identity, location, NICs, tags)."""
 import copy
 import uuid

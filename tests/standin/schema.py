@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Request and response bodies checked against Azure's published swagger (OpenAPI 2.0) specs.
 
 The stand-in must refuse what Azure refuses, or the extension's tests would pass against a kinder Azure than

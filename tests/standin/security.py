@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Microsoft.Security as Defender for Cloud behaves: the Defender for Servers plan (`pricings`) and
 just-in-time VM access (`locations/jitNetworkAccessPolicies`), including what Defender does to the NSGs.
 

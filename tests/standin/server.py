@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """HTTPS server, routing and the ARM conventions every resource provider here shares.
 
 Handlers are plain functions registered with `@route(method, path template, action=...)`. The framework

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Access tokens: unsigned JWTs that say who the caller is.
 
 Real Azure AD signs its tokens; clients never check the signature of an access token (only the resource

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The stand-in's state: one Azure AD tenant, its identities and role assignments, and the ARM resources.
 
 Everything the stand-in knows lives in one `World`, guarded by one re-entrant lock. Azure serialises

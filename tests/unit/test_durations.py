@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Durations: the formats commands.md promises, Defender's PT5M..P1D bounds, and the ISO form sent to Azure."""
 
 from datetime import timedelta

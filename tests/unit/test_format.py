@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Table views: one row per requested port, with the columns the contract names."""
 from azext_jit._format import transform_changes_table, transform_list_table, transform_show_table
 

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """NSG mode's storage format: rule names, descriptions and the rules it builds."""
 import re
 from datetime import datetime, timedelta, timezone
