@@ -87,20 +87,21 @@ def _subtract(ranges, numbers):
     return merged
 
 
-def _describe_sources(rule):
-    props = rule_properties(rule)
-    names = source_prefixes(rule)
+def _describe_ends(rule, prefixes, asg_field, nothing):
+    """A rule's sources or destinations for messages: its prefixes, then its application security groups."""
+    names = prefixes(rule)
     names += [f"application security group {a.rsplit('/', 1)[-1]}"
-              for a in asg_ids(props, "sourceApplicationSecurityGroups")]
-    return ", ".join(names) or "an unspecified source"
+              for a in asg_ids(rule_properties(rule), asg_field)]
+    return ", ".join(names) or nothing
+
+
+def _describe_sources(rule):
+    return _describe_ends(rule, source_prefixes, "sourceApplicationSecurityGroups", "an unspecified source")
 
 
 def _describe_destinations(rule):
-    props = rule_properties(rule)
-    names = destination_prefixes(rule)
-    names += [f"application security group {a.rsplit('/', 1)[-1]}"
-              for a in asg_ids(props, "destinationApplicationSecurityGroups")]
-    return ", ".join(names) or "an unspecified destination"
+    return _describe_ends(rule, destination_prefixes, "destinationApplicationSecurityGroups",
+                          "an unspecified destination")
 
 
 def _is_only_vm(prefix, private_ip):
