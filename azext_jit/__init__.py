@@ -5,33 +5,14 @@
 
 """`az vm jit`: Just-In-Time access to virtual machines' management ports.
 
-The command loader. `az` imports this module on every `az vm ...` call, so it imports nothing heavy: the SDKs
-load only inside the handlers that need them. Outside `az` (the unattended cleanup runner, installed without
-azure-cli-core) there is no command loader to define, and the package imports without az.
+`az` asks this package for `COMMAND_LOADER_CLS` on every `az vm ...` call; the loader (`_loader.py`) is imported
+only then, so code that runs outside az (the unattended cleanup runner, installed without azure-cli-core) imports
+nothing from az.
 """
 
-try:
-    from azure.cli.core import AzCommandsLoader
-except ImportError:   # the cleanup runner, outside az
-    AzCommandsLoader = None
 
-if AzCommandsLoader is not None:
-    from azext_jit._help import helps  # noqa: F401  pylint: disable=unused-import
-
-    class JitCommandsLoader(AzCommandsLoader):
-
-        def __init__(self, cli_ctx=None):
-            from azure.cli.core.commands import CliCommandType
-            custom = CliCommandType(operations_tmpl='azext_jit.custom#{}')
-            super().__init__(cli_ctx=cli_ctx, custom_command_type=custom)
-
-        def load_command_table(self, args):
-            from azext_jit.commands import load_command_table
-            load_command_table(self, args)
-            return self.command_table
-
-        def load_arguments(self, command):
-            from azext_jit._params import load_arguments
-            load_arguments(self, command)
-
-    COMMAND_LOADER_CLS = JitCommandsLoader
+def __getattr__(name):
+    if name in ('COMMAND_LOADER_CLS', 'JitCommandsLoader'):
+        from azext_jit._loader import JitCommandsLoader
+        return JitCommandsLoader
+    raise AttributeError(f"module 'azext_jit' has no attribute '{name}'")

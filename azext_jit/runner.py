@@ -110,21 +110,13 @@ def _sign_in(credential, endpoint):
 
 def _arm_error(ex):
     """'403 AuthorizationFailed: <message>' from an SDK HttpResponseError, whatever shape its body has."""
+    from azext_jit.errors import error_code, error_message
     status = ex.status_code or getattr(ex.response, 'status_code', None)
-    error = getattr(ex, 'error', None)
-    code, message = getattr(error, 'code', None), getattr(error, 'message', None)
-    if not (code and message) and ex.response is not None:
-        try:
-            body = ex.response.json()
-            body = body.get('error') or body
-            code, message = code or body.get('code'), message or body.get('message')
-        except Exception:  # pylint: disable=broad-except
-            pass
-    text = ' '.join(str(part) for part in (status, code) if part)
-    detail = _one_line(message or ex.reason or ex.message or ex).rstrip('.')
+    text = ' '.join(str(part) for part in (status, error_code(ex)) if part)
+    detail = _one_line(error_message(ex)).rstrip('.')
     text = f'{text}: {detail}' if text else detail
     if status == 403:
-        text += f"; {PERMISSIONS}"
+        text += '; ' + PERMISSIONS
     return text
 
 
