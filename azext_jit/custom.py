@@ -46,7 +46,7 @@ def show_jit(cmd, resource_group_name, vm_name, mode=AUTO):
     if not held:
         logger.warning("JIT is not enabled on %s. Enable it with: az vm jit enable -g %s -n %s",
                        target.describe(), target.resource_group, target.name)
-    return views.vm_view(target, held, modes.each(mode))
+    return views.vm_view(target, held, modes.each())   # rules any mode left behind, whatever --mode says
 
 
 def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):

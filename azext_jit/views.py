@@ -5,6 +5,7 @@
 
 """What `show`, `list` and `request` return: plain dicts that every output format renders."""
 from azext_jit.changes import rule_summary
+from azext_jit.errors import NotPossible
 from azext_jit.log import get_logger
 
 logger = get_logger(__name__)
@@ -49,7 +50,11 @@ def vm_view(target, held, modes=(), status='all', rules=True):
             for mode in modes:
                 _report_leftovers(mode, target, view)
         return view
-    policy = held[0].policy_of(target)
+    try:
+        policy = held[0].policy_of(target)
+    except NotPossible as err:   # still show its rules and requests: they can be revoked, the VM disabled
+        logger.warning('%s %s', err.message, err.recommendation)
+        policy = None
     view['policy'] = policy.to_dict() if policy else None
     if rules and target.nsg_id:
         view['rules'] = [rule_summary(r) for b in held for r in b.protecting_rules(target)]

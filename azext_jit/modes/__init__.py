@@ -6,7 +6,9 @@
 """The JIT modes: where a VM's policy lives and who opens and closes its ports.
 
 Each mode is one module implementing `modes.base.JitMode`. This registry is all the rest of the extension knows
-of them, in order of preference for a VM that has no JIT yet (the first whose `can_serve_new_vms` says yes).
+of them, in order of preference for a VM that has no JIT yet: `--mode auto` gives it the first mode that serves new
+VMs, is available here and can hold it, so the last one should be a mode that always can (NSG mode needs nothing
+but the VM's NSG). A new mode goes before it.
 It imports nothing: `_params.py`, loaded on every `az vm ...` call, takes the `--mode` choices from it.
 """
 

@@ -63,9 +63,15 @@ class JitMode(ABC):
         return True
 
     # -- reading -----------------------------------------------------------------------------------------
+    def holds(self, target):
+        """Whether the VM has configuration in this mode, readable or not (an unreadable policy must not make a VM
+        look unprotected: its access can still be revoked and the VM disabled)."""
+        return self.policy_of(target) is not None
+
     @abstractmethod
     def policy_of(self, target):
-        """The VM's JitPolicy in this mode, or None when the VM is not enabled here."""
+        """The VM's JitPolicy in this mode, or None when the VM is not enabled here. A stored policy that cannot be
+        read raises `errors.NotPossible` saying how to repair it."""
 
     @abstractmethod
     def requests_of(self, target, requestors=False):

@@ -10,6 +10,7 @@ for nothing; then the others (Defender: one list call per resource group and reg
 Only `enable` of a VM that has no JIT yet asks whether a mode serves new VMs (Defender: the pricing lookup).
 """
 from azext_jit import modes as registry
+from azext_jit.errors import NotPossible
 from azext_jit.log import get_logger
 
 logger = get_logger(__name__)
@@ -54,8 +55,7 @@ class Modes:
                 self._warn_unavailable(mode)
 
     def _holds(self, mode, target, name):
-        return (mode.policy_on_vm or name != registry.AUTO or self._usable(mode, target)) \
-            and mode.policy_of(target) is not None
+        return (mode.policy_on_vm or name != registry.AUTO or self._usable(mode, target)) and mode.holds(target)
 
     def holding(self, target, name=registry.AUTO):
         """The modes that hold configuration for the VM (`name`: only that one). More than one means a half-done
@@ -69,19 +69,21 @@ class Modes:
 
     def for_enable(self, target, name=registry.AUTO):
         """The mode a VM gets on `enable`: the one asked for; else its current one; else the first registered mode
-        that serves new VMs, is available and can hold it."""
+        that serves new VMs, is available here and can hold it (the last registered mode is the fallback that
+        needs nothing, see `modes/__init__.py`)."""
         if name != registry.AUTO:
             return self.get(name)
         current = self.of(target)
         if current is not None:
             return current
-        candidates = [self.get(n) for n in registry.REGISTERED]
-        for mode in candidates[:-1]:
-            if not (mode.can_serve_new_vms() and self._usable(mode, target)):
-                continue
-            reason = mode.cannot_hold(target)
-            if reason is None:
-                return mode
-            logger.warning('%s: %s; using %s mode for it.', target.describe(), reason,
-                           candidates[candidates.index(mode) + 1].title)
-        return candidates[-1]
+        refusals = []
+        for mode in (self.get(n) for n in registry.REGISTERED):
+            if mode.can_serve_new_vms() and self._usable(mode, target):
+                reason = mode.cannot_hold(target)
+                if reason is None:
+                    for refusal in refusals:
+                        logger.warning('%s: %s; using %s mode for it.', target.describe(), refusal, mode.title)
+                    return mode
+                refusals.append(reason)
+        raise NotPossible(f'No JIT mode can protect {target.describe()}: {"; ".join(refusals)}.',
+                          'Choose a mode with --mode.')

@@ -56,9 +56,23 @@ class NsgMode(JitMode):
         return [rule_change('delete', target.nsg_id, rule, target.name, target.id)]
 
     # -- reading -------------------------------------------------------------------------------------
+    def holds(self, target):
+        return records.POLICY_TAG in (target.tags or {})
+
     def policy_of(self, target):
+        if not self.holds(target):
+            return None
         data = vm_records.read(target.tags, records.POLICY_TAG)
-        return JitPolicy.from_dict(data) if data else None
+        try:
+            if data is None:
+                raise ValueError('the tag is not valid JSON (a part may be missing)')
+            return JitPolicy.from_dict(data)
+        except ValueError as ex:
+            raise NotPossible(
+                f"The JIT policy stored in the tags of {target.describe()} cannot be read ({ex}).",
+                f"Write it again with `az vm jit enable -g {target.resource_group} -n {target.name} --mode nsg` "
+                f"(and your --ports, --max-duration, --allowed-sources), or take the VM out of JIT with "
+                f"`az vm jit disable -g {target.resource_group} -n {target.name}`.") from None
 
     def _nsg(self, target):
         """The VM's NSG (wire JSON, read once per command), or None when it has none (any more)."""
