@@ -88,14 +88,6 @@ def is_any(prefix):
         return False
 
 
-def to_network(prefix):
-    """The ``ipaddress`` network of a (non-"any") prefix, for callers that need arithmetic."""
-    value = normalize_prefix(prefix)
-    if value == ANY:
-        raise ValueError("'*' is not a single network")
-    return ipaddress.ip_network(value)
-
-
 def contains(outer, inner):
     """True when every address of ``inner`` lies in ``outer``. ``*`` contains everything; only ``*`` contains ``*``.
 
@@ -112,16 +104,16 @@ def contains(outer, inner):
     return inner_net.subnet_of(outer_net)
 
 
-def is_single_address(prefix):
-    """True for one host (``1.2.3.4``, ``1.2.3.4/32``, ``2001:db8::1``); False for networks and "any"."""
-    value = normalize_prefix(prefix)
-    return value != ANY and "/" not in value
-
-
-def comparable_prefix(text):
-    """A source as compared against a rule's: normalised when it parses, else as written (service tags, junk), so
-    ``1.2.3.4/32`` and ``1.2.3.4`` compare equal and an unparsable value never raises."""
+def normalize_if_valid(text):
+    """The canonical form of a stored or read-back source when it parses, else the text as written (a service tag,
+    junk): such a value then simply matches and contains nothing. Never raises."""
     try:
         return normalize_prefix(text)
     except BadInput:
-        return str(text or "").strip().lower()
+        return str(text or "").strip()
+
+
+def comparable_prefix(text):
+    """A source as compared against a rule's, so ``1.2.3.4/32`` and ``1.2.3.4`` (or ``VirtualNetwork`` and
+    ``virtualnetwork``) compare equal."""
+    return normalize_if_valid(text).lower()

@@ -19,10 +19,9 @@ import ipaddress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from .errors import BadInput
-
-from .addresses import ANY, contains, is_any, normalize_prefix, normalize_prefixes
+from .addresses import ANY, contains, is_any, normalize_if_valid, normalize_prefix, normalize_prefixes
 from .durations import MIN_DURATION, check_max_duration, describe, parse_duration, to_iso8601
+from .errors import BadInput
 from .ports import PortSpec, format_ports, normalize_protocol, parse_port
 
 _PROTOCOL_ORDER = {"TCP": 0, "UDP": 1, "*": 2}
@@ -37,14 +36,6 @@ def _source_order(prefix):
         return (1, net.version, int(net.network_address), net.prefixlen)
     except ValueError:
         return (2, prefix)
-
-
-def _try_normalize(prefix):
-    """Normalise a stored source, but keep unparsable text (it then simply contains nothing)."""
-    try:
-        return normalize_prefix(prefix)
-    except BadInput:
-        return str(prefix)
 
 
 @dataclass(frozen=True)
@@ -62,7 +53,7 @@ class PortPolicy:
             object.__setattr__(self, "allowed_sources", (self.allowed_sources,))
         sources = []
         for prefix in self.allowed_sources:
-            prefix = _try_normalize(prefix)
+            prefix = normalize_if_valid(prefix)
             if prefix not in sources:
                 sources.append(prefix)
         object.__setattr__(self, "allowed_sources", tuple(sorted(sources, key=_source_order)))

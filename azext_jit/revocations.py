@@ -24,12 +24,10 @@ REVOKED_KEPT_FOR = dt.timedelta(days=1)   # after its end time, a revocation rec
 REVOKED_MAX = 20
 
 
-def revoked_requests(target, mode, exclude=()):
+def revoked_requests(target, mode):
     """Requests closed early, as recorded in the VM's tags (`azvmjit-revoked-<id>`)."""
     out = []
     for rid, entry in sorted(vm_records.revocations(target.tags).items()):
-        if rid in exclude:
-            continue
         entry = dict(entry, id=rid)
         end = parse_time(entry['end']) if entry.get('end') else None
         ports = [RequestPort(p, entry.get('protocol', 'TCP'), entry.get('src'), end, REVOKED, 'UserRequested')

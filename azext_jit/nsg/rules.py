@@ -22,7 +22,6 @@ from azext_jit.addresses import is_any
 from azext_jit.ports import PROTOCOLS, normalize_protocol
 
 INBOUND = "Inbound"
-MAX_NAME_LENGTH = 80
 MAX_DESCRIPTION_LENGTH = 140
 
 _TO_NSG_PROTOCOL = {"TCP": "Tcp", "UDP": "Udp", "*": "*"}
