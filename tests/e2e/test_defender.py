@@ -341,9 +341,9 @@ def test_request_refused_before_anything_is_written(az, standin, rg, guarded_vm,
     assert nsg_state(standin, guarded_vm['nsg_id']) == nsg
 
 
-@pytest.mark.parametrize('args', [['--ports', '70000'], ['--ports', '22', '--duration', 'soon'],
+@pytest.mark.parametrize('args', [['--ports', '70000'], ['--ports', '0'], ['--ports', '22', '--duration', 'soon'],
                                   ['--ports', '22', '--source', 'not-an-ip']],
-                         ids=['port-70000', 'duration-garbage', 'source-garbage'])
+                         ids=['port-70000', 'port-0', 'duration-garbage', 'source-garbage'])
 def test_request_bad_arguments_exit_2(az, standin, rg, guarded_vm, args):
     log = ArmLog(standin.world)
     result = jit(az, 'request', '-g', rg, '-n', 'guarded', *args)
@@ -351,12 +351,13 @@ def test_request_bad_arguments_exit_2(az, standin, rg, guarded_vm, args):
     assert log.writes() == []
 
 
-def test_enable_bad_port_exits_2(az, standin, rg):
+@pytest.mark.parametrize('ports', [['70000'], ['0'], ['0', '22'], ['0/udp']])
+def test_enable_bad_port_exits_2(az, standin, rg, ports):
     vm = standin.vm(rg, 'badport')
     log = ArmLog(standin.world)
-    result = jit(az, 'enable', '-g', rg, '-n', 'badport', '--ports', '70000')
+    result = jit(az, 'enable', '-g', rg, '-n', 'badport', '--ports', *ports)
     assert result.code == 2, result
-    assert '70000' in result.stderr
+    assert "Invalid port '{}'".format(ports[0]) in result.stderr and 'Traceback' not in result.stderr
     assert log.writes() == [] and stored_policy(standin, rg) is None
     assert defender_rules(standin, vm) == []
 
