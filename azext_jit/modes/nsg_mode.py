@@ -16,6 +16,9 @@ Its storage format (rule names, descriptions, the policy tag) is in `nsg_mode_re
 - Nothing but the extension removes these rules when time runs out: `cleanup` does, and every command
   that touches a VM first removes that VM's expired rules. Until then such a rule still lets traffic in,
   so its port shows as expired with the reason `ExpiredNotRemoved`.
+- An allow rule whose end time cannot be trusted (its description unreadable, or naming an end further ahead than
+  any policy allows) counts as open: its port shows as active with no end time and the reason
+  `UnreadableEndTime` or `EndTimeBeyondMaximum`, `revoke` closes it, and `cleanup` removes it with a warning.
 - A VM whose NSG was detached after `enable` (`target.nsg_id` is None) has no rules to read or remove:
   it keeps its policy and revocation records, and `disable` still removes them.
 """
@@ -24,7 +27,9 @@ import random
 from azext_jit import vm_records
 from azext_jit.access_requests import ACTIVE, EXPIRED, AccessRequest, RequestPort
 from azext_jit.changes import Change, rule_change
+from azext_jit.durations import MAX_DURATION, describe
 from azext_jit.errors import NotPossible, explain_http_error
+from azext_jit.log import get_logger
 from azext_jit.modes import nsg_mode_records as records
 from azext_jit.modes.base import JitMode
 from azext_jit.nsg import client as nsg_client
@@ -33,6 +38,9 @@ from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, choose_allow_priorit
 from azext_jit.nsg.rules import group_ports_by_protocol, rules_equivalent, rules_of, source_prefixes
 from azext_jit.policy import JitPolicy
 from azext_jit.revocations import revoked_requests
+from azext_jit.times import stamp
+
+logger = get_logger(__name__)
 
 
 class NsgMode(JitMode):
@@ -116,11 +124,14 @@ class NsgMode(JitMode):
                 continue
             props = rule['properties']
             info = records.parse_allow_description(props.get('description') or '')
-            until = info.until if info else None
-            status = ACTIVE if until and until > now else EXPIRED
-            # Expired but still in the NSG: it still lets traffic in until someone removes it, so say so.
-            port = RequestPort(name.port, name.protocol, ','.join(source_prefixes(rule)), until, status,
-                               'ExpiredNotRemoved' if status == EXPIRED else None)
+            doubt = records.untrusted_end(info, now)
+            if doubt:   # an end time we cannot trust means open: the rule lets traffic in until someone removes it
+                until, status, reason = None, ACTIVE, doubt
+            elif info.until > now:
+                until, status, reason = info.until, ACTIVE, None
+            else:       # expired but still in the NSG: it still lets traffic in until someone removes it, so say so
+                until, status, reason = info.until, EXPIRED, 'ExpiredNotRemoved'
+            port = RequestPort(name.port, name.protocol, ','.join(source_prefixes(rule)), until, status, reason)
             req = by_id.setdefault(name.request_id, AccessRequest(
                 name.request_id, target.id, target.name, target.resource_group, self.name,
                 info.requestor if info else None, None, []))
@@ -144,16 +155,20 @@ class NsgMode(JitMode):
             return []
         mine = {r['name'] for r in self._rules_in(nsg, target)}
         changes = []
-        for rule in self._expired_rules(nsg, self.azure.now()):
+        for rule, doubt in self._rules_to_remove(nsg, self.azure.now()):
             if rule['name'] in mine:
+                if doubt:
+                    _warn_untrusted(rule, doubt, nsg, dry_run)
                 changes += self._delete(target, rule, dry_run)
         return changes
 
     def cleanup(self, resource_group=None, dry_run=False):
-        """Delete every expired allow rule of ours in the scope's NSGs.
+        """Delete every expired allow rule of ours in the scope's NSGs, and every one whose end cannot be trusted.
 
-        Safe beside other commands and other cleanups: it deletes only rules whose own description says their
-        time is up, a rule deleted twice is not an error, and it never writes anything else.
+        Safe beside other commands and other cleanups: it deletes only allow rules of ours whose own description
+        says their time is up, or cannot say when it is (unreadable, or further ahead than any policy allows: a
+        rule nobody can account for must not stay open, and a warning names it); a rule deleted twice is not an
+        error, and it never writes anything else.
         """
         from azure.core.exceptions import HttpResponseError
         nsgs = nsg_client.list_nsgs(self.azure, resource_group)
@@ -162,7 +177,9 @@ class NsgMode(JitMode):
         now = self.azure.now()
         removed, failed = [], []
         for nsg in nsgs:
-            for rule in self._expired_rules(nsg, now):
+            for rule, doubt in self._rules_to_remove(nsg, now):
+                if doubt:
+                    _warn_untrusted(rule, doubt, nsg, dry_run)
                 if not dry_run:
                     try:
                         nsg_client.delete_rule(self.azure, nsg['id'], rule['name'])
@@ -173,16 +190,18 @@ class NsgMode(JitMode):
         return removed, failed
 
     @staticmethod
-    def _expired_rules(nsg, now):
-        """Allow rules of ours in `nsg` whose description says their time is up."""
+    def _rules_to_remove(nsg, now):
+        """`(rule, doubt)` for each allow rule of ours in `nsg` whose time is up (doubt None) or whose end time
+        cannot be trusted (doubt says why: `records.untrusted_end`)."""
         found = []
         for rule in rules_of(nsg):
             name = records.parse_rule_name(rule['name'])
             if not name or name.kind != 'allow':
                 continue
             info = records.parse_allow_description((rule.get('properties') or {}).get('description') or '')
-            if info and info.until <= now:
-                found.append(rule)
+            doubt = records.untrusted_end(info, now)
+            if doubt or info.until <= now:
+                found.append((rule, doubt))
         return found
 
     # -- writing -------------------------------------------------------------------------------------
@@ -291,3 +310,18 @@ class NsgMode(JitMode):
         for rule in self.protecting_rules(target):   # none when detached: only the tag to remove
             changes += self._delete(target, rule, dry_run)
         return changes
+
+
+def _warn_untrusted(rule, doubt, nsg, dry_run):
+    """Say which rule is removed although its time may not be up, and why."""
+    description = (rule.get('properties') or {}).get('description')
+    if doubt == records.END_TIME_BEYOND_MAXIMUM:
+        why = (f"says it stays open until {stamp(records.parse_allow_description(description).until)}, further "
+               f"ahead than the longest access any JIT policy allows ({describe(MAX_DURATION)})")
+    elif description:
+        why = f"has a description JIT cannot read ({description!r}), so its end time is unknown"
+    else:
+        why = "has no description, so its end time is unknown"
+    logger.warning("JIT allow rule '%s' in network security group '%s' %s. Access that JIT cannot account for must "
+                   "not stay open: %s.", rule['name'], nsg.get('name') or nsg.get('id'), why,
+                   'it would be removed' if dry_run else 'removing it')

@@ -9,7 +9,8 @@ VM's policy. Only NSG mode reads or writes these; the NSG resource itself is han
 - Deny rule: ``AzVmJit-Deny-<vm key>-<tcp|udp|any>``, description ``az vm jit: protects VM '<name>'``.
 - Allow rule, one per request and port: ``AzVmJit-Allow-<vm key>-<request id>-<port>-<tcp|udp|any>``, with the
   description ``az vm jit: open until <UTC time> for <requestor>, request <id>``: expiry, requestor and request id
-  are all `list` and `cleanup` need, from any machine.
+  are all `list` and `cleanup` need, from any machine. An end time that cannot be read, or that lies further ahead
+  than any policy allows, cannot be trusted: such a rule counts as open until removed (:func:`untrusted_end`).
 - The policy: the VM's tag record ``azvmjit-policy`` (see `vm_records`).
 Names start with ``AzVmJit-`` so they read as ours in the portal and never look like Defender's.
 """
@@ -18,8 +19,9 @@ import hashlib
 import re
 import secrets
 from collections import namedtuple
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+from azext_jit.durations import MAX_DURATION
 from azext_jit.errors import BadInput
 from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, choose_deny_priority, used_priorities
 from azext_jit.nsg.rules import (MAX_DESCRIPTION_LENGTH, group_ports_by_protocol, inbound_rule, is_inbound, lower,
@@ -47,6 +49,12 @@ _ALLOW_DESCRIPTION_RE = re.compile(r"^az vm jit: open until (?P<until>\d{4}-\d\d
                                    r"for (?P<requestor>.+), request (?P<rid>[0-9a-f]{8})$", re.A | re.S)
 _UNKNOWN_REQUESTOR = "unknown"
 _ELLIPSIS = "..."
+
+# Why an allow rule's end time cannot be trusted (the status reason `show` and `list` give its ports).
+UNREADABLE_END_TIME = "UnreadableEndTime"
+END_TIME_BEYOND_MAXIMUM = "EndTimeBeyondMaximum"
+# Leeway for Azure's clock as two commands see it: Date headers are whole seconds, from different front ends.
+CLOCK_LEEWAY = timedelta(minutes=5)
 
 RuleName = namedtuple("RuleName", "kind vmkey request_id port protocol")
 RuleName.__doc__ = """A parsed rule name of ours: kind "deny"|"allow"; request_id and port are None for a deny."""
@@ -159,6 +167,22 @@ def parse_allow_description(text):
     except ValueError:
         return None
     return AllowDescription(until, match.group("requestor"), match.group("rid"))
+
+
+def untrusted_end(info, now):
+    """Why an allow rule's end time cannot be trusted, or None when it can.
+
+    ``info`` is :func:`parse_allow_description`'s result for the rule's description, ``now`` Azure's time.
+    :data:`UNREADABLE_END_TIME` when the description cannot be read (None); :data:`END_TIME_BEYOND_MAXIMUM` when
+    it names an end further ahead than the longest request any policy allows (24 hours, plus
+    :data:`CLOCK_LEEWAY`): no request of ours wrote that, and a forged end must not keep access open. Either
+    way the rule lets traffic in for as long as it exists, so it counts as open and ``cleanup`` removes it.
+    """
+    if info is None:
+        return UNREADABLE_END_TIME
+    if info.until > now + MAX_DURATION + CLOCK_LEEWAY:
+        return END_TIME_BEYOND_MAXIMUM
+    return None
 
 
 def deny_description(vm_name):

@@ -106,6 +106,39 @@ def test_parse_allow_description_rejects_other_text(text):
     assert records.parse_allow_description(text) is None
 
 
+# An end time that cannot be trusted means open: unreadable, or further ahead than any policy allows.
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text", [None, "", "opened by hand for the audit", "az vm jit: protects VM 'vm1'",
+                                  "az vm jit: open until 2026-13-45T15:00:00Z for a, request 1a2b3c4d",
+                                  "az vm jit: open until tomorrow for a, request 1a2b3c4d"])
+def test_an_unreadable_description_gives_an_untrusted_end(text):
+    info = records.parse_allow_description(text)
+    assert records.untrusted_end(info, NOW) == records.UNREADABLE_END_TIME == "UnreadableEndTime"
+
+
+@pytest.mark.parametrize("until", [NOW - timedelta(days=400), NOW - timedelta(seconds=1), NOW, NOW + timedelta(hours=3),
+                                   NOW + timedelta(hours=24), NOW + timedelta(hours=24) + records.CLOCK_LEEWAY])
+def test_an_end_within_the_longest_policy_is_trusted_past_or_future(until):
+    info = records.parse_allow_description(records.allow_description(until, "alice@contoso.com", "1a2b3c4d"))
+    assert records.untrusted_end(info, NOW) is None
+
+
+@pytest.mark.parametrize("until", [NOW + timedelta(hours=24) + records.CLOCK_LEEWAY + timedelta(seconds=1),
+                                   NOW + timedelta(days=30), datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)])
+def test_an_end_beyond_the_longest_policy_is_not_trusted(until):
+    info = records.parse_allow_description(records.allow_description(until, "mallory", "1a2b3c4d"))
+    assert info is not None and info.until == until
+    assert records.untrusted_end(info, NOW) == records.END_TIME_BEYOND_MAXIMUM == "EndTimeBeyondMaximum"
+
+
+def test_a_24_hour_request_stays_trusted_when_the_next_command_reads_azures_clock_a_little_behind():
+    # `request` stamps its end from the Date header it saw; the next command may see a front end a few seconds late.
+    info = records.parse_allow_description(records.allow_description(NOW + timedelta(hours=24), "bob", "deadbeef"))
+    assert records.untrusted_end(info, NOW - timedelta(seconds=90)) is None
+
+
 def test_deny_description():
     assert records.deny_description("vm1") == "az vm jit: protects VM 'vm1'"
     long = records.deny_description("v" * 300)
