@@ -17,6 +17,12 @@ goes through :func:`normalize_prefix` first, so ``10.0.0.5/32`` and ``10.0.0.5``
 ``::/0`` is kept as written: it is "every IPv6 address", not "every address", so it must not contain
 IPv4 sources. :func:`is_any` still calls it "any" because for a request or a conflicting NSG rule it is
 equally open to the whole internet.
+
+An IPv6 zone index (``fe80::1%eth0``) is refused: it names an interface of the machine that typed it, means
+nothing in an NSG rule, and Python would otherwise carry it into the rule.
+
+:func:`is_narrow` is what "one source" means when a policy allows ``*``: one address, or a network of at
+most :data:`WIDEST_IPV4` (``/24``, 256 addresses) or :data:`WIDEST_IPV6` (``/64``, one subnet) bits.
 """
 
 import ipaddress
@@ -24,6 +30,8 @@ import ipaddress
 from .errors import BadInput
 
 ANY = "*"
+WIDEST_IPV4 = 24   # the widest source a request may name when the policy allows any source, per family
+WIDEST_IPV6 = 64
 _ANY_SPELLINGS = frozenset({"*", "any", "internet", "0.0.0.0/0"})
 _EXAMPLE = "e.g. 203.0.113.7, 10.0.0.0/24 or 2001:db8::/32"
 
@@ -37,6 +45,14 @@ def normalize_prefix(text):
     if not value:
         raise BadInput("Empty source address: give an IP address or CIDR.",
                        f"Use an IP address or CIDR, {_EXAMPLE}")
+    address, _, zone = value.partition("%")
+    if zone and _is_ipv6_address(address):
+        zone, _, length = zone.partition("/")
+        plain = f"{address}/{length}" if length else address
+        raise BadInput(
+            f"Invalid source address '{raw}': the zone index %{zone} names a network interface of your own machine "
+            "and means nothing in an NSG rule.",
+            f"Leave out the zone index: {plain}")
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as ex:
@@ -51,6 +67,14 @@ def normalize_prefix(text):
             f"Invalid source address '{raw}': the CIDR has host bits set, its network is {loose}.",
             f"Use {loose} for the whole network, or {host} for the single host.") from ex
     return _format(network)
+
+
+def _is_ipv6_address(text):
+    try:
+        ipaddress.IPv6Address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _format(network):
@@ -117,3 +141,28 @@ def comparable_prefix(text):
     """A source as compared against a rule's, so ``1.2.3.4/32`` and ``1.2.3.4`` (or ``VirtualNetwork`` and
     ``virtualnetwork``) compare equal."""
     return normalize_if_valid(text).lower()
+
+
+def widest_length(version):
+    """The widest prefix length a request may name under a policy of ``*``: 24 for IPv4, 64 for IPv6."""
+    return WIDEST_IPV4 if version == 4 else WIDEST_IPV6
+
+
+def version_of(prefix):
+    """4 or 6 for an address or network (any accepted spelling), None for ``*``, a service tag or junk."""
+    value = normalize_if_valid(prefix)
+    if value == ANY:
+        return None
+    try:
+        return ipaddress.ip_network(value).version
+    except ValueError:
+        return None
+
+
+def is_narrow(prefix):
+    """True for one address, or a network no wider than /24 (IPv4) or /64 (IPv6). Invalid text raises."""
+    value = normalize_prefix(prefix)
+    if value == ANY:
+        return False
+    network = ipaddress.ip_network(value)
+    return network.prefixlen >= widest_length(network.version)

@@ -19,7 +19,8 @@ import ipaddress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from .addresses import ANY, contains, is_any, normalize_if_valid, normalize_prefix, normalize_prefixes
+from .addresses import (ANY, WIDEST_IPV4, WIDEST_IPV6, contains, is_any, is_narrow, normalize_if_valid,
+                        normalize_prefix, normalize_prefixes, version_of, widest_length)
 from .durations import MIN_DURATION, check_max_duration, describe, parse_duration, to_iso8601
 from .errors import BadInput
 from .ports import PortSpec, format_ports, normalize_protocol, parse_port
@@ -225,6 +226,8 @@ def _check_source(selected, source, exact_source_match):
                 f"Source {source} is outside the allowed sources of port {port}: {allowed_text}.",
                 f"Use --source with an address inside {' or '.join(port.allowed_sources)}, or ask an admin to add "
                 "yours with az vm jit enable --allowed-sources")
+        if all(is_any(allowed) for allowed in containing) and not is_narrow(source):
+            _refuse_wide_source(source, port, containing[0])
         if exact_source_match and not port.allows_any_source and source not in port.allowed_sources:
             best = max(containing, key=lambda prefix: ipaddress.ip_network(prefix).prefixlen)
             raise BadInput(
@@ -235,7 +238,28 @@ def _check_source(selected, source, exact_source_match):
     return source
 
 
-def check_request(policy, ports=None, duration=None, source=None, exact_source_match=False):
+def _refuse_wide_source(source, port, allowed):
+    """A policy of ``*`` (or ``::/0``) lets a request name one address or a narrow range, not any range at all."""
+    bound = widest_length(version_of(source))
+    raise BadInput(
+        f"Source {source} is wider than one address or a /{bound}: port {port} allows any source ({allowed}), which "
+        f"covers one address or a range of at most /{WIDEST_IPV4} (IPv4) or /{WIDEST_IPV6} (IPv6) per request; a "
+        "wider range must be named in the JIT policy.",
+        f"Use --source with one address or a /{bound} or narrower, or ask an admin to add the range with "
+        f"az vm jit enable --allowed-sources {source}")
+
+
+def _check_family(source, vm_address):
+    """One NSG rule cannot mix IPv4 and IPv6: the source must be of the family of the VM's private IP."""
+    source_version, vm_version = version_of(source), version_of(vm_address)
+    if source_version and vm_version and source_version != vm_version:
+        raise BadInput(
+            f"Source {source} is an IPv{source_version} address, but the VM's private IP {vm_address} is "
+            f"IPv{vm_version}: an NSG rule cannot let IPv{source_version} traffic reach an IPv{vm_version} address.",
+            f"Use an IPv{vm_version} --source, e.g. your public IPv{vm_version} address.")
+
+
+def check_request(policy, ports=None, duration=None, source=None, exact_source_match=False, vm_address=None):
     """Check a request against ``policy`` and return what will be requested, or raise naming the broken rule.
 
     - ``ports``: list of :class:`PortSpec`; None or empty means every port of the policy. A port typed
@@ -249,13 +273,19 @@ def check_request(policy, ports=None, duration=None, source=None, exact_source_m
     - ``source``: None means "the caller's own IP, resolved elsewhere" (Defender fills it in; NSG mode asks
       an echo service and may call this again with the result): not checked, returned as None. Any-address
       spellings are refused. Otherwise it must lie inside an allowed source of every requested port, and with
-      ``exact_source_match`` (Defender mode) equal one of them unless the port allows ``*``.
+      ``exact_source_match`` (Defender mode) equal one of them unless the port allows ``*``. A source lying
+      only inside ``*`` (or ``::/0``) must be narrow: one address, or at most a /24 (IPv4) or /64 (IPv6); a
+      wider one is accepted only when an allowed source names it or a range containing it.
+    - ``vm_address``: the VM's private IP (None: unknown, not checked); a source of the other IP family is
+      refused, as no NSG rule can join them.
 
     Returns a :class:`CheckedRequest`: list of ``(PortPolicy, timedelta)`` with ``.source`` normalised.
     """
     selected = _select_ports(policy, ports)
     plan = _check_duration(selected, duration)
     checked_source = None if source is None else _check_source(selected, source, exact_source_match)
+    if checked_source is not None:
+        _check_family(checked_source, vm_address)
     return CheckedRequest(plan, checked_source)
 
 

@@ -3,12 +3,13 @@
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
 
-"""Source prefixes: canonical forms (IPv4 and IPv6), "any" spellings, host bits, containment."""
+"""Source prefixes: canonical forms (IPv4 and IPv6), "any" spellings, host bits, zone indexes, containment, and
+which sources count as narrow."""
 
 import pytest
 from azext_jit.errors import BadInput
 
-from azext_jit.addresses import contains, is_any, normalize_prefix, normalize_prefixes
+from azext_jit.addresses import contains, is_any, is_narrow, normalize_prefix, normalize_prefixes, version_of
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -99,3 +100,39 @@ def test_contains(outer, inner, expected):
 def test_contains_rejects_garbage():
     with pytest.raises(BadInput):
         contains("10.0.0.0/8", "nope")
+
+
+@pytest.mark.parametrize("text, plain", [
+    ("fe80::1%eth0", "fe80::1"),
+    ("FE80::1%25", "FE80::1"),
+    ("2001:db8::7%1", "2001:db8::7"),
+    ("fe80::%eth0/64", "fe80::/64"),
+])
+def test_ipv6_zone_index_refused_with_the_plain_address_suggested(text, plain):
+    with pytest.raises(BadInput) as err:
+        normalize_prefix(text)
+    assert "zone index" in err.value.message and "'{}'".format(text) in err.value.message
+    assert err.value.recommendation.endswith(plain)
+
+
+def test_zone_index_refused_in_every_item_of_a_list():
+    with pytest.raises(BadInput, match="zone index"):
+        normalize_prefixes(["10.0.0.0/8", "fe80::1%eth0"])
+
+
+@pytest.mark.parametrize("prefix, expected", [
+    ("203.0.113.7", True), ("203.0.113.7/32", True), ("203.0.113.0/24", True), ("203.0.113.0/25", True),
+    ("203.0.112.0/23", False), ("10.0.0.0/16", False), ("0.0.0.0/1", False), ("128.0.0.0/1", False),
+    ("2001:db8::7", True), ("2001:db8:0:1::/64", True), ("2001:db8::/63", False), ("::/1", False),
+    ("*", False), ("::/0", False),
+])
+def test_is_narrow_means_one_address_or_at_most_a_slash_24_or_slash_64(prefix, expected):
+    assert is_narrow(prefix) is expected
+
+
+@pytest.mark.parametrize("prefix, expected", [
+    ("10.0.0.4", 4), ("10.0.0.0/8", 4), ("2001:db8::1", 6), ("::/1", 6), ("*", None), ("VirtualNetwork", None),
+    (None, None),
+])
+def test_version_of(prefix, expected):
+    assert version_of(prefix) == expected

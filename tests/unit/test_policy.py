@@ -338,3 +338,64 @@ def test_build_policy_refuses_any_with_others(sources):
 def test_build_policy_refuses_host_bits_source():
     with pytest.raises(BadInput, match="host bits"):
         build_policy(parse_ports(["22"]), 3 * H, ["10.0.0.5/8"], False)
+
+
+# ---------------------------------------------------------------- sources: how wide, which family
+@pytest.mark.parametrize("source", ["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/16", "203.0.112.0/23", "::/1",
+                                    "2001:db8::/48"])
+@pytest.mark.parametrize("exact", [False, True], ids=["nsg", "defender"])
+def test_any_source_policy_refuses_a_range_wider_than_the_bound(source, exact):
+    msg, rec = _refused(DEFAULT, ports=parse_ports(["22"]), source=source, exact_source_match=exact)
+    bound = "/64" if ":" in source else "/24"
+    assert msg.startswith(f"Source {source} is wider than one address or a {bound}: port 22/TCP allows any source")
+    assert rec.endswith(f"az vm jit enable --allowed-sources {source}")
+
+
+@pytest.mark.parametrize("source", ["203.0.113.7", "203.0.113.0/24", "198.51.100.128/25", "2001:db8::7",
+                                    "2001:db8:0:5::/64"])
+@pytest.mark.parametrize("exact", [False, True], ids=["nsg", "defender"])
+def test_any_source_policy_accepts_one_address_or_a_narrow_range(source, exact):
+    assert check_request(DEFAULT, source=source, exact_source_match=exact).source == source
+
+
+def test_ipv6_everything_policy_bounds_requests_like_any():
+    policy = _policy(_pp(22, sources=("::/0",)))
+    assert check_request(policy, source="2001:db8:0:5::/64").source == "2001:db8:0:5::/64"
+    msg, _ = _refused(policy, source="2001:db8::/32")
+    assert "wider than one address or a /64" in msg and "(::/0)" in msg
+
+
+@pytest.mark.parametrize("source, exact", [
+    ("10.0.0.0/16", True),      # named exactly (Defender mode needs that)
+    ("10.0.0.0/16", False),
+    ("10.0.0.0/17", False),     # inside a range the policy names: NSG mode takes it
+    ("0.0.0.0/1", True),
+])
+def test_wide_source_accepted_when_the_policy_names_it_or_a_wider_range(source, exact):
+    policy = _policy(_pp(22, sources=("10.0.0.0/16", "0.0.0.0/1")))
+    assert check_request(policy, source=source, exact_source_match=exact).source == source
+
+
+def test_a_stored_policy_with_star_and_a_named_range_takes_the_named_range_only():
+    policy = _policy(_pp(22, sources=("*", "10.0.0.0/16")))
+    assert check_request(policy, source="10.0.0.0/16").source == "10.0.0.0/16"
+    msg, _ = _refused(policy, source="11.0.0.0/16")
+    assert "wider than one address or a /24" in msg
+
+
+@pytest.mark.parametrize("source, vm_address, families", [
+    ("2001:db8::7", "10.0.0.4", ("IPv6", "IPv4")),
+    ("2001:db8:0:5::/64", "10.0.0.4", ("IPv6", "IPv4")),
+    ("203.0.113.7", "fd00::4", ("IPv4", "IPv6")),
+])
+def test_source_of_the_other_ip_family_than_the_vm_is_refused(source, vm_address, families):
+    msg, rec = _refused(DEFAULT, source=source, vm_address=vm_address)
+    assert msg.startswith(f"Source {source} is an {families[0]} address, but the VM's private IP {vm_address} is "
+                          f"{families[1]}")
+    assert f"Use an {families[1]} --source" in rec
+
+
+@pytest.mark.parametrize("source, vm_address", [("203.0.113.7", "10.0.0.4"), ("2001:db8::7", "fd00::4"),
+                                                ("203.0.113.7", None), (None, "10.0.0.4")])
+def test_source_of_the_vms_family_or_unknown_family_passes(source, vm_address):
+    assert check_request(DEFAULT, source=source, vm_address=vm_address).source == source
