@@ -24,7 +24,7 @@ long-summary: >
     Rules that let any source reach a protected port are removed (after asking; --yes for scripts) and
     recorded, so that `az vm jit disable` puts them back. Narrower rules are named in a warning.
 examples:
-  - name: Protect SSH and RDP of one VM (defaults - 3 hours at most, any single source per request).
+  - name: Protect SSH and RDP of one VM (defaults - 3 hours at most, one address or a narrow range per request).
     text: az vm jit enable --resource-group MyResourceGroup --vm MyVM --ports 3389 22
   - name: Protect SSH for 1 hour at most, from the corporate range only.
     text: az vm jit enable -g MyResourceGroup -n MyVM --ports 22/tcp --max-duration 1h --allowed-sources 10.0.0.0/8
@@ -73,12 +73,18 @@ examples:
 helps['vm jit revoke'] = """
 type: command
 short-summary: Close a VM's open access now.
-long-summary: Access that has already expired or been revoked is not an error.
+long-summary: >
+    By default only the access you requested on the VM is closed; --request-id closes one request, whoever
+    made it, and --all closes everyone's. Access that has already expired or been revoked is not an error.
 examples:
-  - name: Close all open access to a VM.
+  - name: Close your own open access to a VM.
     text: az vm jit revoke --resource-group MyResourceGroup --vm MyVM
-  - name: Close only SSH.
+  - name: Close only SSH of your own access.
     text: az vm jit revoke -g MyResourceGroup -n MyVM --ports 22
+  - name: Close one request (its id from `az vm jit show`).
+    text: az vm jit revoke -g MyResourceGroup -n MyVM --request-id 1a2b3c4d
+  - name: Close everyone's open access to a VM.
+    text: az vm jit revoke -g MyResourceGroup -n MyVM --all
 """
 
 helps['vm jit disable'] = """

@@ -34,8 +34,9 @@ def load_arguments(self, _):
                         'From 5 minutes to 24 hours. Default: 3 hours.')
         c.argument('allowed_sources', options_list=['--allowed-sources'], nargs='+', metavar='CIDR',
                    validator=v.validate_allowed_sources,
-                   help='IP addresses or CIDR ranges requests may come from. Default: `*`, any single source '
-                        'per request.')
+                   help='IP addresses or CIDR ranges requests may come from: a request names one of them or a range '
+                        'inside one (Defender mode: one of them exactly). Default: `*`, any one address or a range '
+                        'of at most /24 (IPv4) or /64 (IPv6) per request.')
         c.argument('all_vms', options_list=['--all'], action='store_true',
                    help='Enable every VM of the subscription (or of the resource group given with -g).')
         c.argument('yes', options_list=['--yes', '-y'], action='store_true',
@@ -48,13 +49,18 @@ def load_arguments(self, _):
                    help='How long access stays open: minutes (`60`), `90m`, `2h` or ISO 8601 (`PT2H`). '
                         'Default: the policy maximum.')
         c.argument('source', validator=v.validate_source,
-                   help='The IP address or CIDR range to open access from. Default: your own public IP address.')
+                   help='The IP address or CIDR range to open access from, of the VM\'s IP family (IPv4 or IPv6); '
+                        'wider than /24 (IPv4) or /64 (IPv6) only when the policy names that range or a wider one. '
+                        'Default: your own public IP address.')
         c.argument('justification', help='Why you need access; recorded with the request.')
 
     with self.argument_context('vm jit revoke') as c:
-        c.argument('ports', help='Close only these ports. Default: every open port of the VM.')
+        c.argument('ports', help='Close only these ports. Default: every port the closed requests opened.')
         c.argument('request_id', options_list=['--request-id'],
-                   help='Close only this request (its id from `az vm jit show` or `list`).')
+                   help='Close only this request, whoever made it (its id from `az vm jit show` or `list`). '
+                        'Default: your own open requests on the VM.')
+        c.argument('all_requests', options_list=['--all'], action='store_true',
+                   help="Close everyone's open access to the VM, not only yours (an administrator's action).")
 
     with self.argument_context('vm jit list') as c:
         c.argument('status', get_enum_type(['active', 'pending', 'expired', 'all']),

@@ -173,38 +173,54 @@ def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None,
     target = _target(azure, resource_group_name, vm_name, need_nsg=False)
     jit_mode = _enabled_mode(modes, target, mode)
     policy = jit_mode.policy_of(target)
-    grants = check_request(policy, ports, duration, source, exact_source_match=jit_mode.matches_sources_exactly)
+    exact = jit_mode.matches_sources_exactly
+    grants = check_request(policy, ports, duration, source, exact_source_match=exact, vm_address=target.private_ip)
     if source is None and not jit_mode.finds_caller_ip:   # ask the IP-echo service, then check that address too
         source = caller.my_public_ip(cmd)
-        grants = check_request(policy, ports, duration, source, exact_source_match=jit_mode.matches_sources_exactly)
+        grants = check_request(policy, ports, duration, source, exact_source_match=exact,
+                               vm_address=target.private_ip)
     changes = jit_mode.remove_expired(target, dry_run)
     request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, caller.whoami(cmd),
                                            dry_run)
     return views.request_view(target, request, changes + opened, dry_run)
 
 
-def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, mode=AUTO, dry_run=False):
-    """Close access now. Already expired or revoked access is not an error: there is just nothing to do."""
+def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, all_requests=False, mode=AUTO,
+                  dry_run=False):
+    """Close access now: by default the caller's own requests, `--request-id` one request, `--all` everyone's.
+    Already expired or revoked access is not an error: there is just nothing to do."""
     from azext_jit import caller, revocations
     from azext_jit.access_requests import ACTIVE
-    from azext_jit.errors import NotFound
+    from azext_jit.errors import BadInput, NotFound
+    if request_id is not None and not request_id.strip():   # an unset shell variable must not mean "everyone's"
+        raise BadInput('--request-id is empty: name the request to close.',
+                       'Take its id from `az vm jit show`; leave --request-id out to close your own access, '
+                       "or use --all to close everyone's.")
+    if request_id and all_requests:
+        raise BadInput('--request-id and --all cannot be used together.',
+                       "Name one request with --request-id, or close everyone's access with --all.")
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
     jit_mode = _enabled_mode(modes, target, mode)
     numbers = [p.number for p in ports] if ports else None
-    requests = jit_mode.requests_of(target)
+    me = caller.whoami(cmd)
+    own_only = not request_id and not all_requests
+    requests = jit_mode.requests_of(target, requestors=own_only)
     if request_id:
-        requests = [r for r in requests if r.id == request_id.lower()]
+        requests = [r for r in requests if r.id == request_id.strip().lower()]
         if not requests:
             raise NotFound(f"No request '{request_id}' on {target.describe()}.",
                            f'See its requests with: az vm jit show -g {target.resource_group} -n {target.name}')
     active = [r for r in requests if r.status == ACTIVE]
+    active, others = revocations.own_and_others(active, me) if own_only else (active, [])
     changes = jit_mode.remove_expired(target, dry_run)
-    if not active:
+    if not active and others:
+        revocations.warn_none_of_yours(target, others, me)
+    elif not active:
         logger.warning('No open access on %s: nothing to revoke.', target.describe())
     else:
         changes += jit_mode.close_access(target, active, numbers, dry_run=dry_run)
-        changes += revocations.record_revocations(azure, target, active, numbers, caller.whoami(cmd), dry_run)
+        changes += revocations.record_revocations(azure, target, active, numbers, me, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': jit_mode.name, 'dryRun': dry_run,
             'revoked': [r.id for r in active], 'changes': [c.to_dict() for c in changes]}
 

@@ -37,6 +37,32 @@ def revoked_requests(target, mode):
     return out
 
 
+def own_and_others(requests, account):
+    """(the requests `account` made, the others): `account` is the signed-in account as `caller.whoami` names it
+    (UPN or app id). Names compare case-insensitively; an unknown requestor, or an account `whoami` could not
+    name, matches nobody."""
+    def made_by_account(request):
+        if not request.requestor or not account or account == 'unknown':
+            return False
+        return request.requestor.strip().lower() == account.strip().lower()
+    return [r for r in requests if made_by_account(r)], [r for r in requests if not made_by_account(r)]
+
+
+def warn_none_of_yours(target, others, account):
+    """`revoke` found open access on the VM, none of it the caller's: say whose it is and how to close it."""
+    shown = [f"{r.id} ({r.requestor or 'requestor unknown'}, port "
+             f"{','.join(str(p.number) for p in r.ports if p.status == ACTIVE)})" for r in others[:5]]
+    more = f' and {len(others) - 5} more' if len(others) > 5 else ''
+    unknown = ''
+    if any(not r.requestor for r in others):
+        unknown = (' In Defender mode who made a request comes from the Activity Log, which needs '
+                   'Microsoft.Insights/eventtypes/values/read and can take a few minutes to show a new request.')
+    logger.warning("None of the open access on %s is yours (signed in as %s): %s stay%s open. Close one with "
+                   "`az vm jit revoke -g %s -n %s --request-id <id>`, or everyone's with --all.%s",
+                   target.describe(), account, ', '.join(shown) + more, 's' if len(others) == 1 else '',
+                   target.resource_group, target.name, unknown)
+
+
 def record_revocations(azure, target, requests, ports, revoker, dry_run):
     """Note in the VM's tags which requests were closed early, so `list` can show them as revoked.
 
@@ -65,18 +91,33 @@ def record_revocations(azure, target, requests, ports, revoker, dry_run):
     change = Change('update', 'tags', target.id, target.name, {'record': sorted(new), 'dropped': sorted(stale)})
     if dry_run or not new:
         return [change] if new else []
-    from azure.core.exceptions import HttpResponseError
+    from azure.core.exceptions import AzureError
     try:
         vm_records.merge_tags(azure, target.id, target.tags, new)
-        vm_records.delete_tags(azure, target.id, target.tags, stale)
-    except HttpResponseError as ex:
-        if getattr(ex, 'status_code', None) != 403:
-            raise
+    except AzureError as ex:
         # The port is closed, which is what matters; only the note for `list` is missing.
-        logger.warning('Access is closed, but the revocation could not be noted on the VM (it needs '
-                       'Microsoft.Resources/tags/write): `list` may show the request as active until its end time.')
+        logger.warning('Access is closed, but the revocation could not be noted on the VM (%s): `list` may show '
+                       'the request as active until its end time.', _why_not_noted(ex))
         return []
+    try:
+        vm_records.delete_tags(azure, target.id, target.tags, stale)
+    except AzureError as ex:   # the note is written; only older records stay a while longer
+        logger.info('Older revocation records could not be dropped from the VM: %s', _why_not_noted(ex))
     return [change]
+
+
+def _why_not_noted(ex):
+    """Why the note is missing, in a few words: the permission it needs when refused, else Azure's own answer."""
+    from azext_jit.errors import error_code, error_message
+    status = getattr(ex, 'status_code', None)
+    if status == 403:
+        return 'it needs Microsoft.Resources/tags/write'
+    text = error_message(ex) if status else str(ex)
+    text = text.splitlines()[0][:160] if text else type(ex).__name__
+    if status is None:
+        return text
+    code = error_code(ex)
+    return f"HTTP {status}{f' {code}' if code else ''}: {text}"
 
 
 def forget_revocations(azure, target, dry_run):

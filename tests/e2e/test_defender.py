@@ -666,7 +666,8 @@ def test_arm_calls_per_command(az, standin, rg):
       show                               5: VM, NIC, policy list, NSG, Activity Log (who asked)
       list -g (3 VMs, 1 policy)          3: VM list, policy list (RG), Activity Log     <- policy list asserted
       list -g at one item per page       5: VM list 3 pages + policy list 1 page + Activity Log
-      revoke (one open port)             7: VM, NIC, policy list, NSG, DELETE rule + 1 LRO poll, tags PATCH
+      revoke (one open port)             8: VM, NIC, policy list, Activity Log (whose), NSG, DELETE rule + 1 LRO
+                                            poll, tags PATCH
       disable (no open request)          7: VM, NIC, policy list, fresh policy list, PUT, GET policy, tags
     Printed with `pytest -s`; only request and the policy pages of list are asserted."""
     world = standin.world
