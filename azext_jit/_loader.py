@@ -12,6 +12,10 @@ from azext_jit._help import helps  # noqa: F401  pylint: disable=unused-import
 
 
 class JitCommandsLoader(AzCommandsLoader):
+    # az records in its command index which module each command came from, by the loader's module, and looks
+    # that name up among installed extensions on the next call: it must be the extension's package, or every
+    # `az vm ...` call would find the index outdated and load every command module.
+    __module__ = 'azext_jit'
 
     def __init__(self, cli_ctx=None):
         from azure.cli.core.commands import CliCommandType

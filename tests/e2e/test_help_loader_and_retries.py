@@ -167,3 +167,14 @@ def test_loader_imports_nothing_heavy_and_costs_under_10_ms():
     assert not [m for m in run['after_loading'] if m.startswith(HEAVY)]
     assert run['commands'] == ['vm jit ' + c for c in _our_commands()]
     assert best < 10.0, 'loader import took {:.2f} ms'.format(best)
+
+
+def test_az_indexes_the_extension_by_its_package_so_later_calls_load_only_vm_and_jit(az):
+    """az records which module each command came from and looks that name up among installed extensions on the next
+    call; a name it cannot find makes every `az vm ...` call rebuild the index by loading every command module."""
+    az.run('vm', 'jit', '-h', output=None)
+    with open(os.path.join(az.config_dir, 'extensionIndex.json'), encoding='utf-8-sig') as f:
+        assert json.load(f)['commandIndex']['vm'] == ['azext_jit']
+    again = az.run('vm', 'jit', 'show', '-h', '--debug', output=None)
+    assert again.code == 0, again
+    assert 'index may be outdated' not in again.stderr and 'Loading all modules' not in again.stderr
