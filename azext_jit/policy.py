@@ -105,9 +105,11 @@ class JitPolicy:
 
     @classmethod
     def from_dict(cls, data):
-        """Inverse of :meth:`to_dict`. Unknown keys are ignored (newer writers); ``requireApproval`` defaults to
-        False. Malformed data raises ``ValueError``: it comes from storage, not from the user's arguments, so the
-        caller decides how to report it.
+        """Inverse of :meth:`to_dict`, checked like user input: the tags it is read from can be written by people
+        outside JIT (Tag Contributor, VM Contributor), so a stored policy may hold nothing `enable` would refuse
+        (ports 1..65535, each once; a maximum of 5 minutes to 24 hours; sources that parse, `*` alone). Unknown
+        keys are ignored (newer writers); ``requireApproval`` defaults to False. Anything else raises
+        ``ValueError``: it comes from storage, not from the user's arguments, so the caller decides how to report it.
         """
         try:
             ports = []
@@ -116,11 +118,18 @@ class JitPolicy:
                 if isinstance(number, bool) or not isinstance(number, int):
                     raise ValueError(f"port number {number!r} is not an integer")
                 sources = item["allowedSources"]
-                if isinstance(sources, str) or not isinstance(sources, (list, tuple)):
-                    raise ValueError(f"allowedSources of port {number} is not a list")
-                PortSpec(number, item["protocol"])  # validates number range and protocol
-                ports.append(PortPolicy(number, item["protocol"], parse_duration(item["maxDuration"]),
-                                        tuple(sources)))
+                if isinstance(sources, str) or not isinstance(sources, (list, tuple)) or not sources:
+                    raise ValueError(f"allowedSources of port {number} is not a list of sources")
+                sources = [normalize_prefix(s) for s in sources]
+                if ANY in sources and len(sources) > 1:
+                    raise ValueError(f"allowedSources of port {number} mixes '*' with other sources")
+                spec = PortSpec(number, item["protocol"])  # validates number range and protocol
+                if any(spec.overlaps(p) for p in ports):
+                    raise ValueError(f"port {spec} appears more than once")
+                ports.append(PortPolicy(number, item["protocol"],
+                                        check_max_duration(parse_duration(item["maxDuration"])), tuple(sources)))
+            if not ports:
+                raise ValueError("it names no port")
             require_approval = data.get("requireApproval", False)
             if not isinstance(require_approval, bool):
                 raise ValueError(f"requireApproval {require_approval!r} is not a boolean")

@@ -3,9 +3,9 @@
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
 
-"""An NSG-mode policy in the VM's tags that cannot be read (an older version's port 0, a part of the record lost, a
-hand edit) never makes a VM look unprotected: its access can still be seen, revoked and the VM disabled, and a
-request is refused with one line that says how to repair it."""
+"""An NSG-mode policy in the VM's tags that cannot be read or that `enable` would have refused (an older version's
+port 0, a part of the record lost, a hand edit to 30 days) never makes a VM look unprotected: its access can still
+be seen and revoked and the VM disabled, and a request is refused with one line that says how to repair it."""
 import json
 
 import pytest
@@ -14,9 +14,11 @@ from tests.harness import enable, error_lines, jit_tags, policy_tags, product_ru
 
 PORT_ZERO = json.dumps({'ports': [{'number': 0, 'protocol': 'TCP', 'maxDuration': 'PT3H', 'allowedSources': ['*']}],
                         'requireApproval': False}, separators=(',', ':'))
+THIRTY_DAYS = PORT_ZERO.replace('"number":0', '"number":22').replace('PT3H', 'P30D')
+DAMAGED = {'port zero': PORT_ZERO, 'part missing': PORT_ZERO[:40], 'thirty days': THIRTY_DAYS}
 
 
-@pytest.mark.parametrize('damage', ['port zero', 'part missing'])
+@pytest.mark.parametrize('damage', sorted(DAMAGED))
 def test_a_vm_with_an_unreadable_policy_can_still_be_seen_revoked_and_disabled(az, standin, rg, defender_off,
                                                                                damage):
     world = standin.world
@@ -26,7 +28,7 @@ def test_a_vm_with_an_unreadable_policy_can_still_be_seen_revoked_and_disabled(a
     tags = world.get(vm['id'])['tags']
     for key in policy_tags(standin, vm['id']):
         del tags[key]
-    tags['azvmjit-policy'] = PORT_ZERO if damage == 'port zero' else PORT_ZERO[:40]
+    tags['azvmjit-policy'] = DAMAGED[damage]
 
     shown = az.run('vm', 'jit', 'show', '-g', rg, '-n', 'vm1')
     assert shown.code == 0, shown

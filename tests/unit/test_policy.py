@@ -279,6 +279,27 @@ def test_from_dict_malformed_raises_value_error(data):
         JitPolicy.from_dict(data)
 
 
+def _stored(number=22, protocol="TCP", duration="PT3H", sources=("*",)):
+    return {"number": number, "protocol": protocol, "maxDuration": duration, "allowedSources": list(sources)}
+
+
+@pytest.mark.parametrize("ports, reason", [
+    ([_stored(duration="P30D")], "above the JIT limit of 24 hours"),
+    ([_stored(duration="PT1M")], "below the JIT minimum of 5 minutes"),
+    ([_stored(number=0)], "between 1 and 65535"),
+    ([_stored(sources=["not-an-address"])], "not an IP address or CIDR"),
+    ([_stored(sources=["10.0.0.5/8"])], "host bits set"),
+    ([_stored(sources=["*", "10.0.0.0/8"])], "mixes '\\*' with other sources"),
+    ([_stored(sources=[])], "not a list of sources"),
+    ([_stored(), _stored(protocol="*")], "appears more than once"),
+    ([], "names no port"),
+])
+def test_a_stored_policy_is_held_to_what_enable_accepts(ports, reason):
+    """Tags can be written by people outside JIT: a stored policy may not hold what `enable` would refuse."""
+    with pytest.raises(ValueError, match=reason):
+        JitPolicy.from_dict({"ports": ports})
+
+
 # ---------------------------------------------------------------- build_policy
 
 
