@@ -24,7 +24,8 @@ def transform_list_table(result):
         vm_rows = _request_rows(vm['vm'], vm.get('requests') or [])
         if not vm_rows:
             ports = ','.join(str(p['number']) for p in (vm.get('policy') or {}).get('ports', []))
-            vm_rows = [OrderedDict([('VM', vm['vm']), ('Port', ports), ('Source', ''), ('Status', 'protected'),
+            vm_rows = [OrderedDict([('VM', vm['vm']), ('Port', ports), ('Source', ''),
+                                    ('Status', 'protected' if vm.get('protected', True) else 'NOT protected'),
                                     ('Requestor', ''), ('Expires', ''), ('Request', '')])]
         for row in vm_rows:
             row['Mode'] = vm.get('mode')

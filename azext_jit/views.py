@@ -56,6 +56,12 @@ def vm_view(target, held, modes=(), status='all', rules=True):
         logger.warning('%s %s', err.message, err.recommendation)
         policy = None
     view['policy'] = policy.to_dict() if policy else None
+    missing = held[0].unprotected_ports(target, policy) if policy and target.nsg_id else []
+    view['protected'] = policy is not None and not missing
+    if missing:
+        logger.warning('%s is not protected: no JIT deny rule closes %s. Run `az vm jit enable -g %s -n %s` again.',
+                       target.describe(), ', '.join(f'{n}/{p}' for n, p in missing), target.resource_group,
+                       target.name)
     if rules and target.nsg_id:
         view['rules'] = [rule_summary(r) for b in held for r in b.protecting_rules(target)]
     requests = []

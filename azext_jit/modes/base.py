@@ -82,6 +82,11 @@ class JitMode(ABC):
     def protecting_rules(self, target):
         """The NSG rules (wire JSON) this mode wrote for the VM, deny and allow."""
 
+    def unprotected_ports(self, target, policy):  # pylint: disable=unused-argument
+        """The policy's ports [(number, protocol)] that the VM's protecting rules do not close today (a deny rule
+        missing or changed by hand). [] where the mode's service places its rules itself."""
+        return []
+
     def leftover_rules(self, target):  # pylint: disable=unused-argument
         """Rules of this mode for a VM it holds no policy for (a disable cut short, a policy deleted outside JIT,
         a lost Defender plan). [] while the mode holds the VM."""

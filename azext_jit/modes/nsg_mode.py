@@ -35,7 +35,9 @@ from azext_jit.modes.base import JitMode
 from azext_jit.nsg import client as nsg_client
 from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, choose_allow_priorities, choose_deny_priority, \
     used_priorities
-from azext_jit.nsg.rules import group_ports_by_protocol, rules_equivalent, rules_of, source_prefixes
+from azext_jit.nsg.rules import (destination_prefixes, group_ports_by_protocol, is_allow, prefix_contains_ip,
+                                 rule_allows_any_source, rule_covers_port, rules_equivalent, rules_of,
+                                 source_prefixes)
 from azext_jit.policy import JitPolicy
 from azext_jit.revocations import revoked_requests
 from azext_jit.times import stamp
@@ -211,7 +213,9 @@ class NsgMode(JitMode):
             # The policy first: writing it needs the administrator's permission (tags), so a caller without it
             # is stopped before any rule is written; if a rule write fails afterwards, the next run adds it.
             merge, delete = vm_records.changes_for(target.tags, records.POLICY_TAG, policy.to_dict())
-            if any(target.tags.get(k) != v for k, v in merge.items()) or delete:
+            earlier = vm_records.read(target.tags, records.POLICY_TAG) if records.POLICY_TAG in target.tags else None
+            written = any(target.tags.get(k) != v for k, v in merge.items()) or delete
+            if written:
                 changes.append(Change('update' if records.POLICY_TAG in target.tags else 'create', 'policy',
                                       target.id, target.name, {'policy': policy.to_dict(), 'storedIn': 'VM tags'},
                                       target.id))
@@ -219,10 +223,31 @@ class NsgMode(JitMode):
                     vm_records.write(self.azure, target.id, target.tags, records.POLICY_TAG, policy.to_dict())
             if not target.nsg_id:
                 continue
-            # Expired allow rules still let traffic in: re-enabling is a good moment to close them.
-            changes += self.remove_expired(target, dry_run)
-            changes += self._write_deny_rules(target, policy, dry_run)
+            try:
+                # Expired allow rules still let traffic in: re-enabling is a good moment to close them.
+                changes += self.remove_expired(target, dry_run)
+                changes += self._write_deny_rules(target, policy, dry_run)
+            except Exception:
+                if written and not dry_run:   # never leave a policy that says "protected" without its deny rule
+                    self._put_back_policy(target, earlier)
+                raise
         return changes
+
+    def _put_back_policy(self, target, earlier):
+        """Best effort: the policy tag as it was before this enable (none for a VM that had none)."""
+        try:
+            vm_records.write(self.azure, target.id, target.tags, records.POLICY_TAG, earlier)
+        except Exception:  # pylint: disable=broad-except
+            logger.warning('%s: the JIT policy written before the failure could not be taken back; `az vm jit show` '
+                           'reports the VM as not protected until `az vm jit enable` succeeds.', target.describe())
+
+    def unprotected_ports(self, target, policy):
+        """Ports of the policy that no deny rule of ours closes: from any source, to the VM's private IP."""
+        denies = [r for r in self.protecting_rules(target) if records.parse_rule_name(r['name']).kind == 'deny'
+                  and not is_allow(r) and rule_allows_any_source(r)
+                  and any(prefix_contains_ip(d, target.private_ip) for d in destination_prefixes(r))]
+        return sorted((p.number, p.protocol) for p in policy.ports
+                      if not any(rule_covers_port(r, p.number, p.protocol) for r in denies))
 
     def _write_deny_rules(self, target, policy, dry_run):
         ports = [(p.number, p.protocol) for p in policy.ports]
