@@ -16,7 +16,7 @@ same objects feed `--dry-run` output and the normal result, so what a dry run pr
 from abc import ABC, abstractmethod
 
 
-class JitMode(ABC):
+class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface is what a mode can do
     """One JIT mode. `azure` is an `azext_jit.arm.Azure`; targets are `azext_jit.targets.VmTarget`s."""
 
     name = None    # the `--mode` value
