@@ -101,18 +101,22 @@ def test_cleanup_that_cannot_remove_a_rule_fails(az, standin, rg):
 
 
 # -- the VM's own expired rules go with its next request or enable ----------------------------------------------
-def test_request_removes_that_vms_expired_rules_first(az, standin, rg, defender_off):
-    world = standin.world
+def _two_vms_with_expired_access(az, standin, rg):
+    """vm1 and vm2 on one NSG, each with a 5-minute request whose time ran out 5 minutes ago (its rule still there)."""
     vm1 = standin.vm(rg, 'vm1')
     standin.vm(rg, 'vm2', nsg_name='vm1-nsg')
+    expired = []
+    for name, source in (('vm1', '198.51.100.1'), ('vm2', '198.51.100.2')):
+        enable(az, rg, name)
+        expired.append(az.ok('vm', 'jit', 'request', '-g', rg, '-n', name, '--ports', '22', '--duration', '5',
+                             '--source', source))
+    standin.world.clock.advance(minutes=10)
+    return vm1, expired[0], expired[1]
+
+
+def test_request_removes_that_vms_expired_rules_first(az, standin, rg, defender_off):
+    vm1, old1, old2 = _two_vms_with_expired_access(az, standin, rg)
     nsg_id = vm1['nsg_id']
-    enable(az, rg, 'vm1')
-    enable(az, rg, 'vm2')
-    old1 = az.ok('vm', 'jit', 'request', '-g', rg, '-n', 'vm1', '--ports', '22', '--duration', '5',
-                 '--source', '198.51.100.1')
-    old2 = az.ok('vm', 'jit', 'request', '-g', rg, '-n', 'vm2', '--ports', '22', '--duration', '5',
-                 '--source', '198.51.100.2')
-    world.clock.advance(minutes=10)
     new = az.ok('vm', 'jit', 'request', '-g', rg, '-n', 'vm1', '--ports', '3389', '--duration', '60',
                 '--source', '198.51.100.1')
     names = [r['name'] for r in product_rules(standin, nsg_id, 'Allow')]
@@ -123,15 +127,7 @@ def test_request_removes_that_vms_expired_rules_first(az, standin, rg, defender_
 
 def test_expired_rule_still_in_the_nsg_is_flagged_and_enable_removes_it(az, standin, rg, defender_off):
     world = standin.world
-    vm1 = standin.vm(rg, 'vm1')
-    standin.vm(rg, 'vm2', nsg_name='vm1-nsg')
-    enable(az, rg, 'vm1')
-    enable(az, rg, 'vm2')
-    old = az.ok('vm', 'jit', 'request', '-g', rg, '-n', 'vm1', '--ports', '22', '--duration', '5',
-                '--source', '198.51.100.11')
-    other = az.ok('vm', 'jit', 'request', '-g', rg, '-n', 'vm2', '--ports', '22', '--duration', '5',
-                  '--source', '198.51.100.12')
-    world.clock.advance(minutes=10)
+    vm1, old, other = _two_vms_with_expired_access(az, standin, rg)
 
     [request] = az.ok('vm', 'jit', 'show', '-g', rg, '-n', 'vm1')['requests']
     assert request['id'] == old['id'] and request['status'] == 'expired'
