@@ -13,22 +13,27 @@ def _handle_error(ex):
     return handle_exception(ex)
 
 
-def _confirm_disable(command_args):
-    """`disable` asks first, except for a dry run (which changes nothing)."""
+CONFIRM_IN_HANDLER = 'azvmjit_confirm_disable'   # cli_ctx.data key: `disable` asks once it knows what it writes
+
+
+def _confirm_disable(cli_ctx, command_args):
+    """`disable` asks first, except for a dry run (which changes nothing) or with --yes (az then skips this).
+
+    The question itself is asked by the handler once it has read what it will write back (each restored rule is
+    listed): here, with a terminal, the handler is told to ask; without one, nothing is read and nothing changes."""
     if command_args.get('dry_run'):
         return True
-    from knack.prompting import prompt_y_n, NoTTYException
+    import sys
     from knack.log import get_logger
-    target = command_args.get('vm_name') or 'the VM'
-    try:
-        return prompt_y_n(f"Take '{target}' out of JIT? Its protecting rules go and the rules 'enable' removed come "
-                          "back.")
-    except NoTTYException:
+    if not sys.stdin.isatty():
         get_logger(__name__).warning('Unable to prompt for confirmation as no tty available. Use --yes.')
         return False
+    cli_ctx.data[CONFIRM_IN_HANDLER] = True
+    return True
 
 
 def load_command_table(self, _):
+    from functools import partial
     from azext_jit._format import transform_list_table, transform_show_table, transform_request_table, \
         transform_changes_table
 
@@ -38,6 +43,6 @@ def load_command_table(self, _):
         g.custom_command('list', 'list_jit', table_transformer=transform_list_table)
         g.custom_command('request', 'request_access', table_transformer=transform_request_table)
         g.custom_command('revoke', 'revoke_access', table_transformer=transform_changes_table)
-        g.custom_command('disable', 'disable_jit', confirmation=_confirm_disable,
+        g.custom_command('disable', 'disable_jit', confirmation=partial(_confirm_disable, self.cli_ctx),
                          table_transformer=transform_changes_table)
         g.custom_command('cleanup', 'cleanup_jit', table_transformer=transform_changes_table)

@@ -136,6 +136,7 @@ def _can_hold(jit_mode, target):
 def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
     from azext_jit import protection, revocations
     from azext_jit.access_requests import ACTIVE
+    from azext_jit.commands import CONFIRM_IN_HANDLER
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
     held = modes.holding(target, mode)
@@ -145,6 +146,11 @@ def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
         logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
                        '' if mode == AUTO else f' in {mode} mode')
         return {'vm': target.name, 'resourceGroup': target.resource_group, 'changes': [], 'dryRun': dry_run}
+    # Everything is read and checked before the first write, so the confirmation can list what comes back.
+    still = [m.name for m in modes.holding(target) if m not in held]
+    plan = None if still else protection.plan_restore(azure, target, held, modes.each())
+    if not dry_run:   # a dry run lists the same rules in its changes
+        protection.confirm_disable(target, plan, cmd.cli_ctx.data.get(CONFIRM_IN_HANDLER), still)
     changes = []
     for jit_mode in held:
         if jit_mode.closes_access_before_disable:
@@ -152,13 +158,12 @@ def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
             if active:
                 changes += jit_mode.close_access(target, active, dry_run=dry_run)
         changes += jit_mode.disable(target, dry_run)
-    still = [m.name for m in modes.holding(target) if m not in held]
     if still:
         # Another mode still protects the VM: the rules enable removed would defeat it, so they stay removed.
         logger.warning('%s is still protected in %s mode; the rules enable removed stay removed until that is '
                        'disabled too.', target.describe(), ' and '.join(still))
     else:
-        changes += protection.restore_removed(azure, target, dry_run, modes.each())
+        changes += protection.restore_removed(azure, target, plan, dry_run)
         changes += revocations.forget_revocations(azure, target, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [m.name for m in held], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}

@@ -18,6 +18,14 @@ cleaned up from another. Three records, each a JSON document spread over as many
 
 Tags are written with the Tags API's `Merge`/`Delete` operations, never a resource PATCH, which would
 replace the user's own tags.
+
+Azure compares tag names case-insensitively (`AZVMJIT-RESTORE` and `azvmjit-restore` are one tag), so every
+record is found whatever the case of its tag names, and rewritten under the names it already has: a record is never
+held twice.
+
+Anyone who may write the VM's tags (Tag Contributor, Virtual Machine Contributor) can write these records, so what
+is read back here is a claim, checked by its reader before it leads to any write (`protection.py`,
+`modes/nsg_mode.py`).
 """
 import json
 
@@ -27,24 +35,50 @@ PREFIX = 'azvmjit-'
 RESTORE, REVOKED = f"{PREFIX}restore", f"{PREFIX}revoked-"
 CHUNK = 250          # characters per tag value (ARM's limit is 256)
 MAX_CHUNKS = 12      # so the records never take more than a fraction of a VM's 50 tags
+MAX_TAGS = 50        # ARM's limit of tags per resource
+
+
+def tag_name(tags, name):
+    """The name under which `tags` hold the tag `name`, compared as Azure does (case-insensitively), or None."""
+    wanted = name.lower()
+    return next((k for k in tags or {} if k.lower() == wanted), None)
 
 
 def chunk_names(name, tags):
-    """The tag names holding a record: `name`, `name.1`, `name.2`, ..."""
-    return [k for k in tags if k == name or (k.startswith(f"{name}.") and k[len(name) + 1:].isdigit())]
+    """The tag names holding a record, as the tags spell them: `name`, `name.1`, `name.2`, ... in any case."""
+    prefix = f"{name.lower()}."
+    return [k for k in tags or {} if k.lower() == name.lower()
+            or (k.lower().startswith(prefix) and k[len(prefix):].isdigit())]
+
+
+def present(tags, name):
+    """Whether the VM has a record `name`, readable or not."""
+    return tag_name(tags, name) is not None
+
+
+def raw(tags, name):
+    """The record's text as stored (its parts joined), or None: what a warning shows of a record that cannot be
+    read."""
+    first = tag_name(tags, name)
+    if first is None:
+        return None
+    parts, i = [tags[first]], 1
+    while i <= MAX_TAGS:
+        key = tag_name(tags, f'{name}.{i}')
+        if key is None:
+            break
+        parts.append(tags[key])
+        i += 1
+    return ''.join(str(p) for p in parts)
 
 
 def read(tags, name):
-    """The JSON document stored under `name`, or None."""
-    tags = tags or {}
-    if name not in tags:
+    """The JSON document stored under `name` (tag names in any case), or None."""
+    text = raw(tags, name)
+    if text is None:
         return None
-    parts, i = [tags[name]], 1
-    while f'{name}.{i}' in tags:
-        parts.append(tags[f'{name}.{i}'])
-        i += 1
     try:
-        return json.loads(''.join(parts))
+        return json.loads(text)
     except ValueError:
         return None
 
@@ -60,10 +94,17 @@ def encode(name, document):
 
 
 def changes_for(tags, name, document):
-    """(tags to merge, tag names to delete) to store `document` (None removes the record)."""
-    current = set(chunk_names(name, tags or {}))
-    new = encode(name, document) if document is not None else {}
-    return new, sorted(current - set(new))
+    """(tags to merge, tag names to delete) to store `document` (None removes the record).
+
+    A part already stored under a name in another case is rewritten under that name, and new parts follow the
+    record's spelling: Azure treats the two spellings as one tag, and a store that did not would hold it twice."""
+    tags = tags or {}
+    current = chunk_names(name, tags)
+    spelt = tag_name(tags, name) or name     # new parts follow the spelling the record has
+    new = encode(spelt, document) if document is not None else {}
+    merge = {tag_name(tags, k) or k: v for k, v in new.items()}
+    kept = {k.lower() for k in merge}
+    return merge, sorted(k for k in current if k.lower() not in kept)
 
 
 def write(azure, vm_id, tags, name, document):
@@ -75,10 +116,10 @@ def write(azure, vm_id, tags, name, document):
 
 
 def revocations(tags):
-    """{request id: record} of the requests closed early."""
+    """{request id: record} of the requests closed early (tag names in any case)."""
     out = {}
     for name, value in (tags or {}).items():
-        if name.startswith(REVOKED):
+        if name.lower().startswith(REVOKED):
             try:
                 out[name[len(REVOKED):]] = json.loads(value)
             except ValueError:
