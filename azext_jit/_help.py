@@ -90,7 +90,9 @@ examples:
 helps['vm jit disable'] = """
 type: command
 short-summary: Take a VM out of JIT.
-long-summary: Its policy entry and protecting rules go, and the rules `enable` removed from this VM come back, after a confirmation that lists them.
+long-summary: >
+    Its policy entry and protecting rules go, and the rules `enable` removed from this VM come back, after a
+    confirmation that lists them.
 examples:
   - name: Disable JIT on a VM from a script.
     text: az vm jit disable -g MyResourceGroup -n MyVM --yes
