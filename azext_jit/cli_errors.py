@@ -46,7 +46,7 @@ def handle_exception(ex):
         exit_bad_input(ex)
     if isinstance(ex, errors.JitError):
         raise to_cli_error(ex) from ex
-    from azure.core.exceptions import HttpResponseError
-    if isinstance(ex, HttpResponseError):
+    from azure.core.exceptions import AzureError
+    if isinstance(ex, AzureError):   # error answers, operations that ended Failed, lost connections
         raise to_cli_error(errors.explain_http_error(ex)) from ex
     raise ex

@@ -172,7 +172,7 @@ class NsgMode(JitMode):
         rule nobody can account for must not stay open, and a warning names it); a rule deleted twice is not an
         error, and it never writes anything else.
         """
-        from azure.core.exceptions import HttpResponseError
+        from azure.core.exceptions import AzureError
         nsgs = nsg_client.list_nsgs(self.azure, resource_group)
         # Azure's clock is known only once an answer has come back (its Date header): read it after listing,
         # or expiry would be judged by this machine's clock.
@@ -185,7 +185,7 @@ class NsgMode(JitMode):
                 if not dry_run:
                     try:
                         nsg_client.delete_rule(self.azure, nsg['id'], rule['name'])
-                    except HttpResponseError as ex:
+                    except AzureError as ex:   # an error answer, a Failed operation or a lost connection
                         failed.append(f"{rule['name']}: {explain_http_error(ex).message}")
                         continue
                 removed.append(rule_change('delete', nsg['id'], rule))

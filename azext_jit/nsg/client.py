@@ -8,19 +8,32 @@
 Rule writes go one rule at a time (the securityRules sub-resource), never as a whole-NSG PUT: a
 whole-NSG PUT would overwrite rules somebody else added since we read it. Two writers that pick the same
 priority are told apart by Azure itself (400 SecurityRuleConflict, priorities are unique per direction):
-the loser reads the NSG again and takes the next free priority. Throttling (429) and server errors are
-retried by the SDK pipeline, honouring Retry-After.
+the loser reads the NSG again and takes the next free priority.
+
+An NSG takes one write at a time: while another writer's rule PUT or DELETE is in progress, Azure answers 429
+`RetryableErrorDueToAnotherOperation`. The SDK pipeline retries a 429 (honouring Retry-After) only three
+times, which a busy NSG outlasts, so every rule write here goes on retrying a 429 for up to `BUSY_SECONDS`
+(a 429 means Azure did nothing, so repeating the write is safe). A rule PUT and a rule DELETE are long-running
+operations: each call returns once Azure says the operation completed (a deleted rule is gone by then).
+
+Never leave a rule behind: `add_rules` notes each rule it creates *before* writing it, so a write whose answer
+never came (a dropped connection after Azure applied it), or whose operation ended `Failed`, is removed again
+all the same; the error then says what happened, what was taken back and what, if anything, is still there.
 """
+import os
 import random
 import time
 
 from azure.mgmt.core.tools import parse_resource_id
 
-from azext_jit.errors import AzureFailed, error_code
+from azext_jit.errors import AzureFailed, error_code, write_failed
 from azext_jit.nsg.rules import rules_of
 from azext_jit.wire import wire
 
 MAX_ATTEMPTS = 40
+# How long a write keeps retrying 429s (another operation holds the NSG, or throttling); AZURE_JIT_BUSY_SECONDS
+# changes it (a script that would rather fail fast, a test).
+BUSY_SECONDS = 150
 
 
 def _names(nsg_id):
@@ -46,18 +59,52 @@ def list_nsgs(azure, resource_group=None):
     return [wire(n) for n in (ops.list(resource_group) if resource_group else ops.list_all())]
 
 
+def _retry_after(ex):
+    """Seconds Azure asked us to wait (its Retry-After header), within 1..30; 2 when it named none."""
+    try:
+        return min(max(int(ex.response.headers.get('Retry-After')), 1), 30)
+    except (AttributeError, TypeError, ValueError):
+        return 2
+
+
+def _busy_seconds():
+    try:
+        return max(float(os.environ.get('AZURE_JIT_BUSY_SECONDS', BUSY_SECONDS)), 0)
+    except ValueError:
+        return BUSY_SECONDS
+
+
+def while_busy(call):
+    """`call()`, repeated while Azure answers 429 (the NSG is held by another operation, or throttling), for up to
+    BUSY_SECONDS (or $AZURE_JIT_BUSY_SECONDS). A 429 means nothing was done, so the repeat is safe. The last 429 is
+    raised when time runs out."""
+    from azure.core.exceptions import HttpResponseError
+    deadline = time.monotonic() + _busy_seconds()
+    while True:
+        try:
+            return call()
+        except HttpResponseError as ex:
+            if getattr(ex, 'status_code', None) != 429 or time.monotonic() >= deadline:
+                raise
+            # Jitter keeps writers that were refused together from coming back together.
+            time.sleep(min(_retry_after(ex) + random.uniform(0, 1), max(deadline - time.monotonic(), 0)))
+
+
 def put_rule(azure, nsg_id, rule):
+    """Create or update one rule and wait until Azure has completed it (its wire JSON)."""
     rg, name = _names(nsg_id)
     body = {'properties': {k: v for k, v in rule['properties'].items() if k != 'provisioningState'}}
     azure.nsgs.pop(nsg_id.lower(), None)
-    return wire(azure.network.security_rules.begin_create_or_update(rg, name, rule['name'], body).result())
+    ops = azure.network.security_rules
+    return wire(while_busy(lambda: ops.begin_create_or_update(rg, name, rule['name'], body).result()))
 
 
 def delete_rule(azure, nsg_id, rule_name):
-    """Delete a rule; one that is already gone is not an error (Azure answers 204)."""
+    """Delete a rule and wait until it is gone; one that is already gone is not an error (Azure answers 204)."""
     rg, name = _names(nsg_id)
     azure.nsgs.pop(nsg_id.lower(), None)
-    azure.network.security_rules.begin_delete(rg, name, rule_name).result()
+    ops = azure.network.security_rules
+    while_busy(lambda: ops.begin_delete(rg, name, rule_name).result())
 
 
 def _is_priority_clash(ex):
@@ -70,6 +117,8 @@ def add_rules(azure, nsg_id, build, nsg=None):
     `build(nsg, attempt)` returns the rules to write given the NSG's current state (it picks priorities);
     rules already written in an earlier attempt are not written again. Returns the written rules.
     A rule that already existed under its name is updated in place and never rolled back (that would delete it).
+    On any failure the rules this call created are deleted again, including one whose PUT Azure may have applied
+    without its answer reaching us, and the failure is raised as a JitError that says what is left (`write_failed`).
     """
     written, created = {}, set()
     try:
@@ -80,9 +129,9 @@ def add_rules(azure, nsg_id, build, nsg=None):
             pending = [r for r in build(nsg, attempt) if r['name'] not in written]
             try:
                 for rule in pending:
-                    written[rule['name']] = put_rule(azure, nsg_id, rule)
                     if rule['name'].lower() not in present:
-                        created.add(rule['name'])
+                        created.add(rule['name'])   # before the PUT: its answer may never come back
+                    written[rule['name']] = put_rule(azure, nsg_id, rule)
                 return list(written.values())
             except Exception as ex:  # pylint: disable=broad-except
                 from azure.core.exceptions import HttpResponseError
@@ -93,16 +142,21 @@ def add_rules(azure, nsg_id, build, nsg=None):
         raise AzureFailed(f'Could not find a free priority in {nsg_id} after {MAX_ATTEMPTS} attempts: other writers '
                           'keep taking them.',
                           'Run the command again; nothing of this attempt was left behind.')
-    except BaseException:
-        _roll_back(azure, nsg_id, created)
-        raise
+    except BaseException as ex:
+        left = _roll_back(azure, nsg_id, created)
+        if not isinstance(ex, Exception):   # Ctrl+C: rolled back, and stop
+            raise
+        raise write_failed(ex, nsg_id, sorted(created - set(left)), left) from ex
 
 
 def _roll_back(azure, nsg_id, written):
-    """Never leave half a change: remove the rules this call wrote before it failed (best effort; what cannot
-    be removed is an allow rule whose own description says when it ends, so `cleanup` removes it then)."""
-    for name in written:
+    """Never leave half a change: remove the rules this call wrote (or may have written) before it failed. Returns
+    the names that could not be removed (an allow rule's own description says when it ends, so `cleanup` removes it
+    then at the latest)."""
+    left = []
+    for name in sorted(written):
         try:
             delete_rule(azure, nsg_id, name)
         except Exception:  # pylint: disable=broad-except
-            pass
+            left.append(name)
+    return left

@@ -79,11 +79,27 @@ class Client:
     def rule_path(self, rule, nsg='nsg1', rg=RG):
         return self.nsg_id(nsg, rg) + '/securityRules/' + rule
 
-    def put_rule(self, rule, priority=200, nsg='nsg1', direction='Inbound', ident=None, headers=None, **props):
+    def put_rule(self, rule, priority=200, nsg='nsg1', direction='Inbound', ident=None, headers=None, wait=True,
+                 **props):
+        """PUT a rule; with `wait`, poll its operation to the end as every SDK client does (the NSG takes no other
+        write until then)."""
         body = {'properties': dict({'protocol': 'Tcp', 'sourcePortRange': '*', 'destinationPortRange': '22',
                                     'sourceAddressPrefix': '*', 'destinationAddressPrefix': '*', 'access': 'Allow',
                                     'priority': priority, 'direction': direction}, **props)}
-        return self.call('PUT', self.rule_path(rule, nsg), body, ident=ident, headers=headers)
+        resp = self.call('PUT', self.rule_path(rule, nsg), body, ident=ident, headers=headers)
+        if wait:
+            self.wait(resp)
+        return resp
+
+    def wait(self, resp):
+        """Poll a long-running operation's Azure-AsyncOperation URL until it is no longer InProgress."""
+        url = resp.headers.get('Azure-AsyncOperation') if resp.status_code < 300 else None
+        status = None
+        while url:
+            status = self.follow(url).json()['status']
+            if status != 'InProgress':
+                break
+        return status
 
     def follow(self, url):
         """GET an absolute URL the stand-in handed out (nextLink, Azure-AsyncOperation, Location)."""
@@ -248,7 +264,7 @@ def test_rule_put_and_delete_answer_with_the_recorded_headers_and_bodies(client)
 
 def test_rule_operation_answers_in_progress_for_lro_polls_then_succeeded(client):
     client.world.lro_polls = 2
-    resp = client.put_rule('r1')
+    resp = client.put_rule('r1', wait=False)
     assert resp.status_code == 201
     url = resp.headers['Azure-AsyncOperation']
     for _ in range(2):
@@ -314,7 +330,8 @@ def test_description_up_to_140_characters(client):
 
 def test_stale_if_match_is_412_precondition_failed_etag_mismatch(client):
     created = client.put_rule('r1')
-    stale = created.json()['etag']
+    stale = client.call('GET', client.rule_path('r1')).headers['ETag']
+    assert stale != created.json()['etag']  # the ETag changes again when the operation completes
     nsg_etag = client.call('GET', client.nsg_id()).headers['ETag']
     fresh = client.put_rule('r1', headers={'If-Match': stale}, destinationPortRange='2222')
     assert fresh.status_code == 200

@@ -457,7 +457,9 @@ def test_allow_rule_deleted_from_outside_is_not_recreated_and_request_stays_init
     assert env.put_policy([_port_rule(vm)]).status_code == 200
     assert env.initiate(vm['id'], [22], minutes=30).status_code == 202
     (name,) = _allow(env.rules(vm['nsg_id']))
-    assert env.call('DELETE', vm['nsg_id'] + '/securityRules/' + name, api='2024-05-01').status_code == 202
+    deleting = env.call('DELETE', vm['nsg_id'] + '/securityRules/' + name, api='2024-05-01')
+    assert deleting.status_code == 202
+    assert env.call('GET', None, url=deleting.headers['Azure-AsyncOperation']).json() == {'status': 'Succeeded'}
     assert env.get_policy()['properties']['requests'][0]['virtualMachines'][0]['ports'][0]['status'] == 'Initiated'
     assert not _allow(env.rules(vm['nsg_id']))
     env.world.clock.advance(minutes=31)

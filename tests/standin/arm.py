@@ -37,10 +37,21 @@ def require_group(req):
     return group
 
 
+# Characters ARM refuses in tag names ("The tag names '...' have reserved characters '<,>,%,&,\\,?,/' or control
+# characters."), as az and Azure PowerShell users report the InvalidTagNameCharacters answer.
+_TAG_NAME_RESERVED = re.compile(r'[<>%&\\?/\x00-\x1f\x7f]')
+
+
 def check_tags(tags):
-    """ARM refuses tag sets over its limits with a 400 before anything is written."""
+    """ARM refuses tag sets over its limits, or with reserved characters in a name, with a 400 before anything is
+    written."""
     if tags is None:
         return
+    bad = [name for name in tags if _TAG_NAME_RESERVED.search(name)]
+    if bad:
+        raise ArmError(400, 'InvalidTagNameCharacters', "The tag names '{}' have reserved characters "
+                                                        "'<,>,%,&,\\,?,/' or control characters.".format(
+                                                            ', '.join(bad)))
     if len(tags) > MAX_TAGS:
         raise ArmError(400, 'TooManyTags',
                        'The number of tags ({}) exceeds the maximum of {} tags per resource.'.format(
@@ -153,13 +164,17 @@ def patch_tags(req):
     with req.world.lock:
         tags = dict(resource.get('tags') or {})
         if operation == 'merge':
-            tags.update(given)
+            check_tags(given)
+            for name, value in given.items():
+                _drop_name(tags, name)   # tag names compare case-insensitively: a Merge of ABC replaces abc
+                tags[name] = value
         elif operation == 'replace':
             tags = dict(given)
         elif operation == 'delete':
             for name, value in given.items():
-                if name in tags and (value in (None, '') or tags[name] == value):
-                    del tags[name]
+                same = [n for n in tags if n.lower() == name.lower()]
+                if same and (value in (None, '') or tags[same[0]] == value):
+                    del tags[same[0]]
         else:
             raise ArmError(400, 'InvalidTagOperation', "The tag operation '{}' is not one of Merge, Replace, Delete."
                            .format(body.get('operation')))
@@ -168,6 +183,13 @@ def patch_tags(req):
         _touch(req, resource)
         req.world.record_event(req.caller, 'Microsoft.Resources/tags/write', scope, http_method='PATCH')
     return Response(200, _tags_body(scope, tags))
+
+
+def _drop_name(tags, name):
+    """Remove the tag called `name` in any case: Azure's tag names are case-insensitive ("a tag name, regardless of
+    the casing, is updated or retrieved"); which spelling survives a Merge is *unconfirmed*: the new one here."""
+    for existing in [n for n in tags if n.lower() == name.lower()]:
+        del tags[existing]
 
 
 def _touch(req, resource):

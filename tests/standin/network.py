@@ -15,6 +15,32 @@ What the stand-in holds to, from the 2024-05-01 swagger and real recordings:
 - Every resource has a weak ETag that changes on each write; writes honour `If-Match` (412
   PreconditionFailed) and `If-None-Match: *`. A rule write also changes its NSG's ETag.
 - A NIC GET with `$expand=ipConfigurations/publicIPAddress` embeds the public IP resources.
+
+Held to as strictly as Azure, from Azure's documentation and error answers seen in the wild (GitHub issues);
+what could not be confirmed is marked *unconfirmed*, and there the harsher behaviour was chosen:
+- A rule's `access` is `Allow` or `Deny` and its `direction` `Inbound` or `Outbound`, spelt exactly so
+  (the swagger leaves both open strings; the codes SecurityRuleInvalidAccess/-Direction are *unconfirmed*,
+  modelled on SecurityRuleInvalidProtocol, and so is refusing another spelling of the case).
+- Address prefixes are `*`, a service tag, an IP address or a CIDR. A CIDR with host bits set (10.0.0.5/24)
+  is refused, and so is a rule whose IP sources and IP destinations are of different families (an IPv6
+  source to an IPv4 destination): both refusals and their codes are *unconfirmed*.
+- Application security groups: each id must be a well-formed resource id (ARM's LinkedInvalidPropertyId),
+  the group must exist and be in the NSG's region (InvalidResourceReference, whose real message names both
+  conditions; using it for another region is *unconfirmed*), and one side of a rule cannot name both address
+  prefixes and application security groups (the code is *unconfirmed*).
+- At most 1,000 rules per NSG: 400 SecurityRuleCountLimitReached, "A security group cannot have more than
+  1000 security rules." (as answered to Azure/azure-rest-api-specs#3003).
+- An NSG has one write in flight at a time: while a rule PUT or DELETE (or an NSG PUT) is in progress, every
+  other write to the NSG or its rules gets 429 RetryableErrorDueToAnotherOperation with Retry-After (Azure's
+  throttling documentation names this code for "the target resource is locked by another operation"; the
+  message wording is *unconfirmed*). An operation is in progress until it is polled to completion or
+  `world.lro_seconds` have passed.
+- DELETE is a polled operation: the rule stays, `Deleting`, until the operation completes, then it is gone.
+- A scripted 'lro_failed' fault makes the operation end `Failed` (the poll answers {"status": "Failed",
+  "error": {...}}). The resource is then left in provisioningState `Failed`: a rule PUT that failed leaves the
+  rule there as written, a DELETE that failed leaves the rule in place. That the rule stays (rather than
+  vanishing) is *unconfirmed*; it is the harsher choice, since a client must then remove it itself.
+- The rule's and the NSG's ETags change when the operation completes (and on every write).
 """
 import copy
 import ipaddress
@@ -22,7 +48,8 @@ import re
 import uuid
 
 from .arm import check_tags, require_group
-from .server import ArmError, Response, network_not_found, not_found, paged, poll_operation, route, start_operation
+from .server import (ArmError, Response, busy_operation, network_not_found, not_found, paged, poll_operation, route,
+                     settle_operations, start_operation)
 
 PROVIDER = '/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Network'
 NSG_TYPE = 'Microsoft.Network/networkSecurityGroups'
@@ -34,7 +61,13 @@ SUBNET_TYPE = 'Microsoft.Network/virtualNetworks/subnets'
 
 RULE_NAME = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$')
 PROTOCOLS = ('Tcp', 'Udp', 'Icmp', 'Esp', 'Ah', '*')
+ACCESSES = ('Allow', 'Deny')
+DIRECTIONS = ('Inbound', 'Outbound')
 SERVICE_TAGS = ('*', 'Internet', 'VirtualNetwork', 'AzureLoadBalancer', 'Any')
+ASG_TYPE = 'Microsoft.Network/applicationSecurityGroups'
+ASG_ID = re.compile(r'^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/'
+                    r'applicationSecurityGroups/[^/]+$', re.I)
+MAX_RULES = 1000
 
 
 def _ids(req, kind, name):
@@ -114,6 +147,15 @@ def create_public_ip(world, sub, rg, name, address, location='westeurope'):
     return world.put(pip_id, pip)
 
 
+def create_asg(world, sub, rg, name, location='westeurope'):
+    """An application security group (rules may name it as a source or a destination)."""
+    asg_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/applicationSecurityGroups/{}'.format(
+        sub, rg, name)
+    asg = {'name': name, 'id': asg_id, 'etag': world.new_etag(), 'type': ASG_TYPE, 'location': location, 'tags': {},
+           'properties': {'provisioningState': 'Succeeded', 'resourceGuid': str(uuid.uuid4())}}
+    return world.put(asg_id, asg)
+
+
 def create_nic(world, sub, rg, name, subnet_id, private_ip, public_ip_id=None, nsg_id=None, location='westeurope',
                primary=True):
     nic_id = '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkInterfaces/{}'.format(
@@ -155,14 +197,46 @@ def _check_prefix(text):
     if text in SERVICE_TAGS or re.fullmatch(r'[A-Za-z][A-Za-z0-9.]*', text or ''):
         return True  # service tags (Internet, VirtualNetwork, Storage.WestEurope, ...)
     try:
-        ipaddress.ip_network(text, strict=False)
+        ipaddress.ip_network(text, strict=True)  # host bits set (10.0.0.5/24) are refused: *unconfirmed*
         return True
     except ValueError:
         return False
 
 
-def validate_rule(nsg, name, props):
-    """The Network RP's semantic checks on one rule, in the order it reports them."""
+def _ip_family(text):
+    """4 or 6 for an IP address or CIDR, None for `*` and service tags."""
+    try:
+        return ipaddress.ip_network(text, strict=False).version
+    except ValueError:
+        return None
+
+
+def _check_asgs(world, nsg, rid, props, side):
+    """A rule side's application security groups: well-formed ids, existing, in the NSG's region."""
+    key = side + 'ApplicationSecurityGroups'
+    asgs = props.get(key) or []
+    if asgs and (props.get(side + 'AddressPrefix') or props.get(side + 'AddressPrefixes')):
+        # *unconfirmed* code; Azure refuses prefixes and application security groups on one side.
+        raise ArmError(400, 'SecurityRuleParameterContainsMultipleValues',
+                       'Security rule {} cannot have both {}AddressPrefix(es) and {} specified.'.format(rid, side, key))
+    for index, item in enumerate(asgs):
+        asg_id = (item or {}).get('id') if isinstance(item, dict) else None
+        if not asg_id or not ASG_ID.match(asg_id):
+            raise ArmError(400, 'LinkedInvalidPropertyId',
+                           "Property id '{}' at path 'properties.{}[{}].id' is invalid. Expect fully qualified "
+                           "resource Id that start with '/subscriptions/{{subscriptionId}}' or "
+                           "'/providers/{{resourceProviderNamespace}}/'.".format(asg_id, key, index))
+        asg = world.get(asg_id)
+        if asg is None or asg.get('type', '').lower() != ASG_TYPE.lower() or \
+                asg.get('location', '').lower() != nsg.get('location', '').lower():
+            raise ArmError(400, 'InvalidResourceReference',
+                           'Resource {} referenced by resource {} was not found. Please make sure that the referenced '
+                           'resource exists, and that both resources are in the same region.'.format(asg_id, rid))
+
+
+def validate_rule(nsg, name, props, world=None):
+    """The Network RP's semantic checks on one rule, in the order it reports them (`world`: to look up the
+    application security groups it names)."""
     if not RULE_NAME.match(name):
         raise ArmError(400, 'InvalidResourceName', "Resource name {} is invalid. The name can be up to 80 characters "
                                                    "long. It must begin with a word character, and it must end with a "
@@ -177,6 +251,11 @@ def validate_rule(nsg, name, props):
         raise ArmError(400, 'SecurityRuleInvalidProtocol', "Security rule has invalid Protocol. Value provided: {}. "
                                                            "Allowed values: {}.".format(
                                                                props['protocol'], ', '.join(PROTOCOLS)))
+    for field, allowed in (('access', ACCESSES), ('direction', DIRECTIONS)):
+        if props[field] not in allowed:  # codes *unconfirmed*, modelled on SecurityRuleInvalidProtocol
+            raise ArmError(400, 'SecurityRuleInvalid' + field.capitalize(),
+                           'Security rule has invalid {}. Value provided: {}. Allowed values: {}.'.format(
+                               field.capitalize(), props[field], ', '.join(allowed)))
     priority = props.get('priority')
     if not isinstance(priority, int) or not 100 <= priority <= 4096:
         raise ArmError(400, 'SecurityRuleInvalidPriority', 'Security rule has invalid Priority. Value provided: {}. '
@@ -203,7 +282,25 @@ def validate_rule(nsg, name, props):
             if not check(value):
                 code = 'SecurityRuleInvalidPortRange' if 'Port' in single else 'SecurityRuleInvalidAddressPrefix'
                 raise ArmError(400, code, 'Security rule has invalid {}. Value provided: {}.'.format(single, value))
-    for other in nsg['properties']['securityRules']:
+    families = {}
+    for side in ('source', 'destination'):
+        values = [props[side + 'AddressPrefix']] if props.get(side + 'AddressPrefix') else \
+            list(props.get(side + 'AddressPrefixes') or [])
+        families[side] = {f for f in map(_ip_family, values) if f}
+        if world is not None:
+            _check_asgs(world, nsg, rid, props, side)
+    if families['source'] and families['destination'] and families['source'] != families['destination']:
+        # *unconfirmed* code: Azure refuses a rule from one IP family to the other.
+        raise ArmError(400, 'SecurityRuleAddressPrefixesOfDifferentIpVersions',
+                       'Security rule {} has source and destination address prefixes of different IP versions '
+                       '(source IPv{}, destination IPv{}).'.format(
+                           rid, '/IPv'.join(map(str, sorted(families['source']))),
+                           '/IPv'.join(map(str, sorted(families['destination'])))))
+    rules = nsg['properties']['securityRules']
+    if not any(r['name'].lower() == name.lower() for r in rules) and len(rules) >= MAX_RULES:
+        raise ArmError(400, 'SecurityRuleCountLimitReached',
+                       'A security group cannot have more than {} security rules.'.format(MAX_RULES))
+    for other in rules:
         if other['name'].lower() == name.lower():
             continue
         op = other['properties']
@@ -242,6 +339,27 @@ def _check_preconditions(req, current_etag, exists):
             'code': 'PreconditionFailedResourceExists', 'message': 'The resource already exists.'}])
 
 
+def _refuse_while_busy(req, nsg):
+    """429 RetryableErrorDueToAnotherOperation while another operation holds the NSG (wording *unconfirmed*)."""
+    op_id = busy_operation(req.world, nsg['id'])
+    if op_id is not None:
+        status_url = req.url('/subscriptions/{}/providers/Microsoft.Network/locations/{}/operations/{}'.format(
+            req.params['subscription'], nsg['location'], op_id), **{'api-version': req.api_version})
+        raise ArmError(429, 'RetryableErrorDueToAnotherOperation',
+                       'Operation on {} is not allowed because another operation is in progress on the resource. '
+                       'To retrieve status of the operation use uri: {}'.format(req.path, status_url),
+                       headers={'Retry-After': str(req.world.retry_after)})
+
+
+def _on_completion(world, nsg, rule, state):
+    """What completing an operation on `rule` does: its state, and new ETags for it and its NSG."""
+    def done():
+        rule['properties']['provisioningState'] = state
+        rule['etag'] = world.new_etag()
+        nsg['etag'] = world.new_etag()
+    return done
+
+
 def _defender_catch_up(world):
     """Defender removes expired JIT allow rules on its own schedule: apply that before an NSG is read or written."""
     from . import security  # imported here: security imports this module
@@ -251,6 +369,7 @@ def _defender_catch_up(world):
 def require_nsg(req):
     require_group(req)
     _defender_catch_up(req.world)
+    settle_operations(req.world)   # operations whose time is up have completed, polled or not
     nsg = req.world.get(_ids(req, 'networkSecurityGroups', req.params['nsg']))
     if nsg is None:
         raise not_found(NSG_TYPE, req.params['nsg'], req.params['resource_group'])
@@ -309,6 +428,8 @@ def put_nsg(req):
     with world.lock:
         nsg = world.get(nsg_id)
         _check_preconditions(req, nsg and nsg['etag'], nsg is not None)
+        if nsg is not None:
+            _refuse_while_busy(req, nsg)
         created = nsg is None
         if created:
             nsg = create_nsg(world, req.params['subscription'], req.params['resource_group'], req.params['nsg'],
@@ -319,7 +440,7 @@ def put_nsg(req):
             props = dict(rule.get('properties') or {})
             props.pop('provisioningState', None)
             _normalise_rule(props)
-            validate_rule(candidate, rule['name'], props)
+            validate_rule(candidate, rule['name'], props, world)
             _store_rule(world, candidate, rule['name'], props, 'Succeeded')
         candidate['tags'] = body.get('tags') or {}
         candidate['etag'] = world.new_etag()
@@ -327,9 +448,13 @@ def put_nsg(req):
         world.put(nsg_id, candidate)
         world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/write', nsg_id)
 
-        def done():
-            candidate['properties']['provisioningState'] = 'Succeeded'
-        _, async_url, _ = start_operation(req, candidate['location'], done)
+        def finish(state):
+            def run():
+                candidate['properties']['provisioningState'] = state
+                candidate['etag'] = world.new_etag()
+            return run
+        _, async_url, _ = start_operation(req, candidate['location'], finish('Succeeded'), resource=nsg_id,
+                                          on_fail=finish('Failed'))
     return Response(201 if created else 200, _nsg_view(world, candidate),
                     {'Azure-AsyncOperation': async_url, 'Retry-After': str(world.retry_after)})
 
@@ -406,13 +531,12 @@ def put_rule(req):
     with world.lock:
         existing = _find_rule(nsg, name)
         _check_preconditions(req, existing and existing['etag'], existing is not None)
-        validate_rule(nsg, name, props)
+        validate_rule(nsg, name, props, world)
+        _refuse_while_busy(req, nsg)
         rule, created = _store_rule(world, nsg, name, props, 'Updating')
         world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/securityRules/write', rule['id'])
-
-        def done():
-            rule['properties']['provisioningState'] = 'Succeeded'
-        _, async_url, _ = start_operation(req, nsg['location'], done)
+        _, async_url, _ = start_operation(req, nsg['location'], _on_completion(world, nsg, rule, 'Succeeded'),
+                                          resource=nsg['id'], on_fail=_on_completion(world, nsg, rule, 'Failed'))
     return Response(201 if created else 200, copy.deepcopy(rule),
                     {'Azure-AsyncOperation': async_url, 'Retry-After': str(world.retry_after)})
 
@@ -426,36 +550,41 @@ def delete_rule(req):
         if rule is None:
             return Response(204)
         _check_preconditions(req, rule['etag'], True)
+        _refuse_while_busy(req, nsg)
         rule['properties']['provisioningState'] = 'Deleting'
+        rule['etag'] = world.new_etag()
         world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/securityRules/delete', rule['id'],
                            http_method='DELETE')
 
         def done():
-            # The rule disappears when the operation completes, as in Azure.
+            # The rule stays (Deleting) until the operation completes, then it is gone, as in Azure.
             if rule in nsg['properties']['securityRules']:
                 nsg['properties']['securityRules'].remove(rule)
-                nsg['etag'] = world.new_etag()
-        # Removing it right away keeps the NSG truthful for concurrent readers; the poll just confirms.
-        done()
-        _, async_url, location_url = start_operation(req, nsg['location'])
+            nsg['etag'] = world.new_etag()
+        _, async_url, location_url = start_operation(req, nsg['location'], done, resource=nsg['id'],
+                                                     on_fail=_on_completion(world, nsg, rule, 'Failed'))
     return Response(202, None, {'Azure-AsyncOperation': async_url, 'Location': location_url,
                                 'Retry-After': str(world.retry_after)})
 
 
 @route('GET', '/subscriptions/{subscription}/providers/Microsoft.Network/locations/{location}/operations/{op}')
 def operation_status(req):
-    status = poll_operation(req.world, req.params['op'])
+    status, error = poll_operation(req.world, req.params['op'])
     if status is None:
         raise network_not_found(req.path)
-    return Response(200, {'status': status}, {'Retry-After': str(req.world.retry_after)} if status == 'InProgress'
-                    else {})
+    body = {'status': status}
+    if error:
+        body['error'] = dict(error)
+    return Response(200, body, {'Retry-After': str(req.world.retry_after)} if status == 'InProgress' else {})
 
 
 @route('GET', '/subscriptions/{subscription}/providers/Microsoft.Network/locations/{location}/operationResults/{op}')
 def operation_result(req):
-    status = poll_operation(req.world, req.params['op'])
+    status, error = poll_operation(req.world, req.params['op'])
     if status is None:
         raise network_not_found(req.path)
+    if error:  # the failed operation's error, as an ARM error answer (its status code is *unconfirmed*)
+        raise ArmError(400, error['code'], error['message'])
     if status == 'InProgress':
         return Response(202, None, {'Location': req.url(req.path, **req.query),
                                     'Retry-After': str(req.world.retry_after)})

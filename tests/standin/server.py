@@ -169,14 +169,26 @@ def paged(req, items, page_size=None):
     return Response(200, body)
 
 
-def start_operation(req, location, on_done=None, kind='operations'):
-    """Begin a long-running operation; returns its Azure-AsyncOperation URL and its Location URL.
+def start_operation(req, location, on_done=None, kind='operations', resource=None, on_fail=None):
+    """Begin a long-running operation; returns its id, its Azure-AsyncOperation URL and its Location URL.
 
     The operation answers InProgress for `world.lro_polls` polls, then runs `on_done` (if any) and answers
-    Succeeded, as the Network RP does.
+    Succeeded, as the Network RP does. It also completes by itself `world.lro_seconds` after it began, polled or
+    not: Azure finishes an operation whether or not its client is still there to ask (a client killed mid-command,
+    an answer lost on the way).
+
+    `resource` (a resource id) is what the operation holds: while it is in flight, `busy_operation` names it, and
+    the Network RP refuses every other write to that resource with 429 RetryableErrorDueToAnotherOperation.
+
+    A request carrying a scripted 'lro_failed' fault starts an operation that ends Failed with the fault's code and
+    message: `on_fail` (if any) runs instead of `on_done`.
     """
     op_id = str(uuid.uuid4())
-    req.world.operations[op_id] = {'status': 'InProgress', 'polls_left': req.world.lro_polls, 'on_done': on_done}
+    fault = getattr(req, 'lro_fault', None)
+    req.world.operations[op_id] = {
+        'status': 'InProgress', 'polls_left': req.world.lro_polls, 'on_done': on_done, 'on_fail': on_fail,
+        'started': time.monotonic(), 'resource': resource.lower() if resource else None,
+        'error': {'code': fault.code, 'message': fault.message} if fault else None}
     sub = req.params.get('subscription') or req.world.subscription_id
     base = '/subscriptions/{}/providers/Microsoft.Network/locations/{}/'.format(sub, location)
     async_url = req.url(base + 'operations/' + op_id, **{'api-version': req.api_version})
@@ -184,20 +196,49 @@ def start_operation(req, location, on_done=None, kind='operations'):
     return op_id, async_url, location_url
 
 
+def _finish(op):
+    """Complete an operation: Failed (its scripted error) or Succeeded, running what completion does."""
+    if op['error'] is not None:
+        if op['on_fail']:
+            op['on_fail']()
+        op['status'] = 'Failed'
+    else:
+        if op['on_done']:
+            op['on_done']()
+        op['status'] = 'Succeeded'
+
+
+def settle_operations(world):
+    """Complete every operation whose time is up (`world.lro_seconds`), whether or not anybody polls it."""
+    with world.lock:
+        now = time.monotonic()
+        for op in world.operations.values():
+            if op['status'] == 'InProgress' and now - op['started'] >= world.lro_seconds:
+                _finish(op)
+
+
+def busy_operation(world, resource_id):
+    """The id of the operation in flight on `resource_id`, or None."""
+    settle_operations(world)
+    key = resource_id.lower()
+    with world.lock:
+        return next((op_id for op_id, op in world.operations.items()
+                     if op['status'] == 'InProgress' and op['resource'] == key), None)
+
+
 def poll_operation(world, op_id):
-    """Advance an operation by one poll and return its status."""
+    """Advance an operation by one poll and return (status, error)."""
+    settle_operations(world)
     with world.lock:
         op = world.operations.get(op_id)
         if op is None:
-            return None
+            return None, None
         if op['status'] == 'InProgress':
             if op['polls_left'] > 0:
                 op['polls_left'] -= 1
             else:
-                if op['on_done']:
-                    op['on_done']()
-                op['status'] = 'Succeeded'
-        return op['status']
+                _finish(op)
+        return op['status'], op['error'] if op['status'] == 'Failed' else None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -242,13 +283,16 @@ class _Handler(BaseHTTPRequestHandler):
                     fault = candidate
                     break
         if fault and fault.kind == 'drop':
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self._log(method, path, query, 0, None, raw)
+            self._log(method, path, query, 0, None, raw)   # logged first: the client may look as soon as it fails
+            self._drop()
             return
         if fault and fault.kind == 'delay':
             time.sleep(fault.delay)
             fault = None
+        drop_answer = fault is not None and fault.kind == 'drop_after'
+        lro_fault = fault if fault is not None and fault.kind == 'lro_failed' else None
+        if drop_answer or lro_fault:
+            fault = None  # served normally: the fault strikes after the handler ran
         req = None
         try:
             if fault:
@@ -269,6 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ArmError(404, 'InvalidResourceType' if path.startswith('/subscriptions') else 'NotFound',
                                "No route for '{} {}' in the local Azure stand-in.".format(method, path))
             req = Request(self.server, method, path, query, self.headers, raw, params)
+            req.lro_fault = lro_fault
             if matched.auth:
                 req.caller = self._authenticate()
                 if path.startswith('/subscriptions') and not req.api_version:
@@ -286,8 +331,17 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             resp = Response(500, {'error': {'code': 'InternalServerError', 'message': 'The stand-in failed: '
                                             + traceback.format_exc().splitlines()[-1]}})
+        if drop_answer:
+            # Azure did what was asked; the answer is lost on the way (a proxy reset, a network blip).
+            self._log(method, path, query, 0, req.caller if req else None, raw)
+            self._drop()
+            return
         self._log(method, path, query, resp.status, req.caller if req else None, raw)
         self._send(resp)
+
+    def _drop(self):
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _authenticate(self):
         header = self.headers.get('Authorization', '')

@@ -82,7 +82,10 @@ class Fault:
     """A scripted failure: the next `times` requests matching method and path regex get it.
 
     kind: 'status' answers `status` with an ARM error body (429/5xx carry Retry-After); 'drop' closes the
-    connection without an answer; 'delay' sleeps `delay` seconds and then serves the request normally.
+    connection without an answer, before the request is served; 'drop_after' serves the request (Azure applies
+    it) and then closes the connection without an answer; 'delay' sleeps `delay` seconds and then serves the
+    request normally; 'lro_failed' serves the request, and the long-running operation it starts ends `Failed`
+    with `code` and `message` (what that leaves behind is the resource provider's: see network.py).
     """
     method: str
     path: str
@@ -171,6 +174,7 @@ class World:
         self.operations = {}         # async operation id -> {'status': ..., 'polls_left': n, 'on_done': fn}
         self.page_size = 100         # items per page on every list; tests lower it to force nextLink
         self.lro_polls = 0           # polls answering InProgress before Succeeded (the recordings show none)
+        self.lro_seconds = 2.0       # an operation nobody polls completes by itself after this (real seconds)
         # Retry-After (whole seconds) sent with long-running operations. Azure sends 10; azure-core treats 0 as
         # "none given" and waits its default 30 s instead, and the SDKs parse it as an integer: 1 is the
         # fastest faithful value.
