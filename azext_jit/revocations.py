@@ -96,8 +96,8 @@ def record_revocations(azure, target, requests, ports, revoker, dry_run):
         vm_records.merge_tags(azure, target.id, target.tags, new)
     except AzureError as ex:
         # The port is closed, which is what matters; only the note for `list` is missing.
-        logger.warning('Access is closed, but the revocation could not be noted on the VM (%s): `list` may show '
-                       'the request as active until its end time.', _why_not_noted(ex))
+        logger.warning('Access is closed, but the revocation could not be noted on the VM (%s): `show` and `list` '
+                       'will not say who closed it.', _why_not_noted(ex))
         return []
     try:
         vm_records.delete_tags(azure, target.id, target.tags, stale)

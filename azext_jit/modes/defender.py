@@ -9,17 +9,30 @@ What the API gives and what it lacks, and how each gap is closed here:
 - One policy per resource group and region (the portal names it `default`) holds many VMs, and a PUT
   replaces the whole policy. `enable`/`disable` read it, change only their VM's entry, write it back,
   and read it again: if another writer's PUT replaced ours in between (the API has no ETag), they merge
-  again and retry. Every other VM's entry is written back exactly as read.
-- Requests go through `initiate`; Defender writes the NSG rules and expires them.
+  again and retry. Every other VM's entry is written back exactly as read, with its requests; a VM leaving
+  the policy takes its requests along (Defender's answer would not carry them).
+- A PUT that lands after our re-read can still drop our entry (a lost update nobody sees at write time): `enable`
+  therefore tags the VM (`azvmjit-defender`), and a VM with that tag but no entry is reported by `show`/`list`
+  (not protected; run `enable` again) and refused by `request`.
+- Requests go through `initiate`; Defender writes the NSG rules and expires them. It writes a request's allow
+  rule after answering (`Initiating`), so within APPLY_WINDOW of its start a missing rule may still come:
+  `revoke` and `disable` wait for it (bounded, saying so) before deleting it.
 - There is no revoke. `revoke` deletes Defender's own Allow rule for the request from the NSG, which
   closes the port at once, and records the revocation in the VM's tags so `list` shows the request as
   revoked. Defender does not recreate a rule it created for a request once that rule is gone; the
-  request's own entry stays `Initiated` in Defender's records until its end time, which is why the
-  record in the VM's tags is needed. (Re-initiating with an end time of "now" was rejected: it opens
-  the port again until Defender's expiry job runs.)
+  request's own entry stays `Initiated` in Defender's records until its end time. What decides whether a
+  request is open is the allow rule in the NSG: a revocation record (which anyone who may write the VM's tags
+  can forge) counts only while the rule is absent. (Re-initiating with an end time of "now" was rejected: it
+  opens the port again until Defender's expiry job runs.)
+- Defender leaves `requestor` empty for service principals: who made a request comes from the Activity Log,
+  queried by the policy's resource id (the log accepts one scope per query) and read late (events arrive
+  minutes after the fact: until then the requestor is unknown).
+- Defender places its deny rules itself (seen at 1000, 4095, 4096) and may renumber other rules: rules are
+  found by name and description, never by priority.
 """
 import datetime as dt
 import re
+import time
 
 from azure.mgmt.core.tools import parse_resource_id
 
@@ -28,13 +41,17 @@ from azext_jit.addresses import comparable_prefix
 from azext_jit.changes import Change, rule_change
 from azext_jit.durations import parse_duration, to_iso8601
 from azext_jit.errors import AzureFailed, NotPossible, error_code
+from azext_jit.log import get_logger
 from azext_jit.modes.base import JitMode
 from azext_jit.nsg import client as nsg_client
 from azext_jit.nsg.rules import destination_prefixes, is_allow, rule_covers_port, rules_of, source_prefixes
 from azext_jit.policy import JitPolicy, PortPolicy
+from azext_jit import vm_records
 from azext_jit.revocations import revoked_requests
 from azext_jit.times import parse_time, stamp
 from azext_jit.wire import wire
+
+logger = get_logger(__name__)
 
 DEFAULT_POLICY = 'default'
 INITIATE_ACTION = 'microsoft.security/locations/jitnetworkaccesspolicies/initiate/action'
@@ -42,6 +59,11 @@ MAX_NAME = 56           # policy name + VM name, a Defender limit
 WRITE_ATTEMPTS = 4
 LOG_MARGIN_MINUTES = 5  # Activity Log window starts this long before the oldest request it must explain
 LOG_MAX_DAYS = 89       # the Activity Log keeps 90 days
+# Defender writes a request's allow rule after answering the initiate (seconds later, by reports): until this long
+# after the request began, a missing rule may still come, so `revoke` waits for it rather than calling it closed.
+APPLY_WINDOW = dt.timedelta(minutes=2)
+AWAITING_RULE = 'AwaitingDefenderRule'   # statusReason of an open port whose allow rule Defender has not written yet
+MARKER = f'{vm_records.PREFIX}defender'  # VM tag: this VM was enabled in Defender mode (value: the policy's id)
 
 # Defender's rule names: deny `SecurityCenter-JITRule_<int>_<32 hex>`, allow `SecurityCenter-JITRule-<int>-<32 hex>`;
 # the int is signed (`_-123_`); Microsoft's self-help guide also shows the mixed `_-123-` form, so separators are free.
@@ -125,7 +147,7 @@ class DefenderMode(JitMode):
         super().__init__(azure)
         self._policies = {}   # (resource group, location) -> [policy wire JSON]
         self._listed = set()  # resource groups (lower case; '*' for all) whose policies were all listed at once
-        self._callers = {}    # resource group -> (covered since, [(time, caller, resource id)] of initiate events)
+        self._callers = {}    # policy id (lower) -> (covered since, [(time, caller)] of its initiate events)
         self._plan = None     # whether the subscription has Defender for Servers Plan 2 (asked once)
 
     # -- who can be served ---------------------------------------------------------------------------
@@ -205,9 +227,24 @@ class DefenderMode(JitMode):
                     return policy, entry
         return None, None
 
+    def holds(self, target):
+        """A VM listed in a Defender policy, or one this extension enabled in Defender mode (its tag says so) whose
+        entry has since vanished (another writer's PUT replaced the policy): `show` and `list` must say so rather
+        than call it unprotected and say nothing."""
+        return self.policy_holding(target)[1] is not None or bool(target.tags.get(MARKER))
+
     def policy_of(self, target):
         _, entry = self.policy_holding(target)
-        return entry_to_policy(entry) if entry else None
+        if entry:
+            return entry_to_policy(entry)
+        if target.tags.get(MARKER):
+            raise NotPossible(
+                f"{target.describe()} was enabled in Defender mode, but Defender's JIT policy no longer lists it: "
+                "another writer's update of the policy replaced it (or it was removed outside this extension), "
+                "so its ports are not protected.",
+                f'Run `az vm jit enable -g {target.resource_group} -n {target.name}` again (or `az vm jit disable -g '
+                f'{target.resource_group} -n {target.name}` to forget it).')
+        return None
 
     def protecting_rules(self, target):
         return [r for r in rules_of(nsg_client.read_nsg(self.azure, target.nsg_id))
@@ -237,35 +274,82 @@ class DefenderMode(JitMode):
         return is_defender_rule(rule) and not is_allow(rule) and not _for_vm(rule, target.name)
 
     def requests_of(self, target, requestors=False):
+        """The VM's requests as Defender records them, each open port checked against the NSG.
+
+        A port Defender still reports open (`Initiating`/`Initiated`, before its end time) is active while its allow
+        rule is in the NSG, and while Defender may not have written that rule yet (it writes it after answering the
+        initiate: within APPLY_WINDOW of the request's start). Otherwise it is closed: revoked by us when a
+        revocation record in the VM's tags says so, else its rule was removed by someone (`AllowRuleRemoved`). A
+        revocation record never closes a port whose rule is in the NSG: anyone who may write the VM's tags can
+        write one (and ids are predictable), so there it only earns a warning."""
         policy, entry = self.policy_holding(target)
         if policy is None:
             return []
         now = self.azure.now()
-        revoked = revoked_requests(target, self.name)
-        revoked_ids = {r.id: r for r in revoked}
+        revoked_ids = {r.id: r for r in revoked_requests(target, self.name)}
         out = []
         for raw in (policy.get('properties') or {}).get('requests') or []:
             for vm in raw.get('virtualMachines') or []:
                 if not _same_vm(vm['id'], target.id):
                     continue
                 rid = derived_request_id(target.id, raw.get('startTimeUtc'))
+                start = parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None
                 ports = []
                 for port in vm.get('ports') or []:
                     end = parse_time(port['endTimeUtc']) if port.get('endTimeUtc') else None
+                    source = (port.get('allowedSourceAddressPrefix') or
+                              ','.join(port.get('allowedSourceAddressPrefixes') or []))
                     status, reason = _port_status(port, end, now)
-                    if rid in revoked_ids and status == ACTIVE and port['number'] in [
-                            p.number for p in revoked_ids[rid].ports]:
-                        status, reason = REVOKED, 'UserRequested'
+                    if status == ACTIVE:
+                        status, reason = self._open_or_closed(target, rid, start, int(port['number']), source,
+                                                              revoked_ids.get(rid), reason, now)
                     ports.append(RequestPort(int(port['number']), self._protocol_of(target, port['number']),
-                                             port.get('allowedSourceAddressPrefix') or
-                                             ','.join(port.get('allowedSourceAddressPrefixes') or []),
-                                             end, status, reason, port.get('mappedPort')))
+                                             source, end, status, reason, port.get('mappedPort')))
                 out.append(AccessRequest(rid, target.id, target.name, target.resource_group, self.name,
                                          raw.get('requestor') or (self._requestor_of(policy, raw)
                                                                   if requestors else None),
-                                         parse_time(raw['startTimeUtc']) if raw.get('startTimeUtc') else None,
-                                         ports, raw.get('justification'), entry.get('publicIpAddress')))
+                                         start, ports, raw.get('justification'), entry.get('publicIpAddress')))
         return sorted(out, key=lambda r: r.start_time or now, reverse=True)
+
+    def _open_or_closed(self, target, rid, start, number, source, record, reason, now):
+        """(status, reason) of a port Defender reports open, by what the NSG holds (see `requests_of`)."""
+        allows = self._allow_rules(target)
+        if allows is None:   # no NSG to look at (Defender writes no rule then): Defender's word stands
+            return ACTIVE, reason
+        rule = next((r for r in allows if _rule_matches(r, number, source)), None)
+        recorded = record is not None and number in [p.number for p in record.ports]
+        if rule is not None:
+            if recorded:
+                logger.warning("A revocation record on %s says request %s (port %s) was closed, but Defender's allow "
+                               "rule %s for it is in the NSG: the port is open, and the request is shown as active. "
+                               "Close it with `az vm jit revoke -g %s -n %s --request-id %s`.", target.describe(), rid,
+                               number, rule['name'], target.resource_group, target.name, rid)
+            return ACTIVE, reason
+        if any(rule_covers_port(r, number, '*') for r in allows):
+            return ACTIVE, reason   # a rule for the port from another source: `revoke` names it rather than guess
+        if recorded:
+            return REVOKED, 'UserRequested'
+        if start is not None and now < start + APPLY_WINDOW:
+            return ACTIVE, AWAITING_RULE
+        return REVOKED, 'AllowRuleRemoved'
+
+    def _allow_rules(self, target, fresh=False):
+        """Defender's allow rules for the VM in its NSG, or None when the VM has no NSG. Finds the VM's network
+        first when the target was built without it (`list`): one NIC read, only for VMs with open requests."""
+        if not target.nsg_id and not target.private_ip and target.nic_id and not getattr(target, 'network_read', 0):
+            from azext_jit.targets import target_from_vm
+            found = target_from_vm(self.azure, {
+                'id': target.id, 'name': target.name, 'location': target.location, 'tags': target.tags,
+                'properties': {'networkProfile': {'networkInterfaces': [{'id': target.nic_id,
+                                                                         'properties': {'primary': True}}]}}})
+            for key in ('private_ip', 'public_ip', 'subnet_id', 'nsg_id', 'nsg_scope', 'asg_ids', 'subnet_read'):
+                setattr(target, key, getattr(found, key))
+            target.network_read = True
+        if not target.nsg_id:
+            return None
+        nsg = nsg_client.read_nsg(self.azure, target.nsg_id, fresh=fresh)
+        return [r for r in rules_of(nsg) if is_defender_rule(r) and is_allow(r) and _for_vm(r, target.name)
+                and target.private_ip in destination_prefixes(r)]
 
     def _protocol_of(self, target, number):
         policy = self.policy_of(target)
@@ -274,20 +358,23 @@ class DefenderMode(JitMode):
 
     def _requestor_of(self, policy, raw):
         """Who initiated a request, from the Activity Log, when Defender's answer leaves `requestor` empty (as it
-        does for service principals in the recorded sessions). One Activity Log query per resource group per
-        command, narrowed to Microsoft.Security events since the oldest request that needs explaining; an entry
-        not (yet) in the log leaves the requestor unknown."""
+        does for service principals in the recorded sessions).
+
+        The Activity Log accepts one scope per query (resource group, resource, provider or correlation id, beside
+        the time range): this asks for the policy's own events (`resourceUri`), once per policy per command, from
+        shortly before the oldest request that needs explaining, and keeps the successful initiates client-side.
+        Events reach the log minutes late: a request not (yet) in it has no known requestor, which `revoke` treats
+        as nobody's."""
         from azure.core.exceptions import HttpResponseError
         if not raw.get('startTimeUtc'):
             return None
         start = parse_time(raw['startTimeUtc'])
-        group = parse_resource_id(policy['id'])['resource_group']
-        reach, _ = self._callers.get(group.lower(), (None, None))
+        key = policy['id'].lower()
+        reach, _ = self._callers.get(key, (None, None))
         if reach is None or start - dt.timedelta(minutes=2) < reach:
             floor = self.azure.now() - dt.timedelta(days=LOG_MAX_DAYS)
-            since = max(self._oldest_unnamed(group, policy) - dt.timedelta(minutes=LOG_MARGIN_MINUTES), floor)
-            query = (f"eventTimestamp ge '{stamp(since)}' and resourceGroupName eq '{group}' and resourceProvider eq "
-                     "'Microsoft.Security'")
+            since = max(self._oldest_unnamed(policy) - dt.timedelta(minutes=LOG_MARGIN_MINUTES), floor)
+            query = f"eventTimestamp ge '{stamp(since)}' and resourceUri eq '{policy['id']}'"
             try:
                 events = [wire(e) for e in self.azure.monitor.activity_logs.list(
                     filter=query, select='eventTimestamp,caller,operationName,resourceId,status')]
@@ -295,22 +382,20 @@ class DefenderMode(JitMode):
                 events = []
             # Older than the floor is beyond the log's reach: asking again would find nothing more.
             reach = since if since > floor else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-            self._callers[group.lower()] = (reach, [
-                (parse_time(e['eventTimestamp']), e.get('caller'), (e.get('resourceId') or '').lower())
+            self._callers[key] = (reach, [
+                (parse_time(e['eventTimestamp']), e.get('caller'))
                 for e in events if (e.get('operationName') or {}).get('value', '').lower() == INITIATE_ACTION
-                and (e.get('status') or {}).get('value', 'Succeeded') == 'Succeeded'])
-        near = [(abs((when - start).total_seconds()), caller) for when, caller, rid in self._callers[group.lower()][1]
-                if rid.startswith(policy['id'].lower()) and caller]
+                and (e.get('status') or {}).get('value', 'Succeeded') == 'Succeeded'
+                and (e.get('resourceId') or '').lower().startswith(key)])
+        near = [(abs((when - start).total_seconds()), caller) for when, caller in self._callers[key][1] if caller]
         near = [n for n in near if n[0] <= 120]
         return min(near)[1] if near else None
 
-    def _oldest_unnamed(self, group, policy):
-        """The start of the oldest request without a requestor in the group's policies read so far."""
-        policies = [p for key, held in self._policies.items() if key[0] == group.lower() for p in held]
-        starts = [parse_time(r['startTimeUtc']) for p in policies + [policy]
-                  for r in (p.get('properties') or {}).get('requests') or []
-                  if r.get('startTimeUtc') and not r.get('requestor')]
-        return min(starts)
+    @staticmethod
+    def _oldest_unnamed(policy):
+        """The start of the oldest request without a requestor in the policy."""
+        return min(parse_time(r['startTimeUtc']) for r in (policy.get('properties') or {}).get('requests') or []
+                   if r.get('startTimeUtc') and not r.get('requestor'))
 
     # -- writing -------------------------------------------------------------------------------------
     def enable(self, targets, policy, dry_run=False):
@@ -323,11 +408,30 @@ class DefenderMode(JitMode):
             groups.setdefault((target.resource_group.lower(), target.location.lower()), []).append(target)
         for group in groups.values():
             entries = {t.id: policy_to_entry(t.id, policy) for t in group}
-            changes += self._write_entries(group, entries, dry_run)
+            written = self._write_entries(group, entries, dry_run)
+            changes += written + self._mark(group, written[0].target if written else None, dry_run)
         return changes
 
     def disable(self, target, dry_run=False):
-        return self._write_entries([target], {target.id: None}, dry_run)
+        changes = self._write_entries([target], {target.id: None}, dry_run)
+        if target.tags.get(MARKER):
+            changes.append(Change('delete', 'tags', target.id, target.name, {'record': [MARKER]}, target.id))
+            if not dry_run:
+                vm_records.delete_tags(self.azure, target.id, target.tags, [MARKER])
+        return changes
+
+    def _mark(self, group, policy_id, dry_run):
+        """Note on each VM that it is in Defender mode, so a later command notices when its policy entry vanishes
+        (the API has no ETag: a concurrent writer's PUT can replace it after our own check succeeded)."""
+        changes = []
+        for target in group:
+            value = policy_id or (self.policy_holding(target)[0] or {}).get('id') or DEFAULT_POLICY
+            if target.tags.get(MARKER) == value:
+                continue
+            changes.append(Change('update', 'tags', target.id, target.name, {'record': [MARKER]}, target.id))
+            if not dry_run:
+                vm_records.merge_tags(self.azure, target.id, target.tags, {MARKER: value})
+        return changes
 
     def _write_entries(self, group, entries, dry_run):
         """Set (or with None, remove) VM entries in the group's policy: read, merge, write, re-read."""
@@ -356,9 +460,13 @@ class DefenderMode(JitMode):
                 self.ops.delete(first.resource_group, first.location, name)
                 self._policies.pop((first.resource_group.lower(), first.location.lower()), None)
                 return changes + [Change('delete', 'policy', policy_id, None, {'reason': 'no VM left in it'})]
+            # The requests of VMs still in the policy go back as read; a VM's requests leave with it (Defender's
+            # answer would not carry them anyway).
+            kept = {e['id'].lower() for e in merged}
+            requests = [r for r in (holder or {}).get('properties', {}).get('requests') or []
+                        if all(vm['id'].lower() in kept for vm in r.get('virtualMachines') or [])]
             body = {'kind': (holder or {}).get('kind') or 'Basic',
-                    'properties': {'virtualMachines': merged,
-                                   'requests': (holder or {}).get('properties', {}).get('requests') or []}}
+                    'properties': {'virtualMachines': merged, 'requests': requests}}
             self.ops.create_or_update(first.resource_group, first.location, name, _policy_model(body))
             reread = wire(self.ops.get(first.resource_group, first.location, name))
             stored = reread.get('properties', {}).get('virtualMachines') or []
@@ -410,12 +518,19 @@ class DefenderMode(JitMode):
     def close_access(self, target, requests, ports=None, dry_run=False):
         """Delete Defender's Allow rules of these requests (matched by VM, port and source).
 
-        Sources are compared normalised (Defender may write `1.2.3.4/32` for a request from `1.2.3.4`). When a port
+        Sources are compared normalised (Defender may write `1.2.3.4/32` for a request from `1.2.3.4`). Defender
+        writes a request's allow rule after answering the initiate: for a port whose rule is not there yet
+        (`AWAITING_RULE`), this waits, bounded by APPLY_WINDOW from the request's start and saying so, for the rule
+        to appear and then deletes it; deleting nothing would leave the port to open a moment later. When a port
         still has a Defender allow rule of this VM but none matches the request, nothing is deleted and the
         command fails naming the rules: reporting "revoked" while the port stays open would be worse."""
-        wanted = {(p.number, comparable_prefix(p.source)) for r in requests for p in r.ports
-                  if p.status == ACTIVE and (not ports or p.number in ports)}
-        allows = [r for r in self.protecting_rules(target) if is_allow(r)]
+        chosen = [(r, p) for r in requests for p in r.ports if p.status == ACTIVE and (not ports or p.number in ports)]
+        wanted = {(p.number, comparable_prefix(p.source)) for _, p in chosen}
+        allows = self._allow_rules(target) or []
+        awaited = {(p.number, p.source): r for r, p in chosen if p.reason == AWAITING_RULE
+                   and not any(rule_covers_port(rule, p.number, '*') for rule in allows)}
+        if awaited and not dry_run:
+            allows = self._await_rules(target, awaited)
         matched, closed = [], set()
         for rule in allows:
             sources = {comparable_prefix(s) for s in source_prefixes(rule)}
@@ -442,6 +557,41 @@ class DefenderMode(JitMode):
             if not dry_run:
                 nsg_client.delete_rule(self.azure, target.nsg_id, rule['name'])
         return changes
+
+    def _await_rules(self, target, awaited):
+        """Re-read the NSG until Defender's allow rule is there for every awaited (port, source), or until
+        APPLY_WINDOW after the latest of those requests began (then a rule still missing counts as removed, with a
+        warning); returns the VM's allow rules as last read. Nothing is deleted before the wait ends."""
+        deadline = max(r.start_time for r in awaited.values()) + APPLY_WINDOW
+        what = ', '.join(f'port {n} of request {r.id}' for (n, _), r in sorted(awaited.items(), key=str))
+        logger.warning('Defender has not yet written the allow rule for %s on %s; waiting for it (at most until '
+                       '%s) so that it can be closed.', what, target.describe(), stamp(deadline))
+        pause, said = 1.0, time.monotonic()
+        while True:
+            time.sleep(max(0.0, min(pause, (deadline - self.azure.now()).total_seconds())))
+            allows = self._allow_rules(target, fresh=True) or []
+            missing = [key for key in awaited if not any(_rule_matches(rule, *key) for rule in allows)]
+            if not missing:
+                return allows
+            if self.azure.now() >= deadline:
+                ids = sorted({awaited[key].id for key in missing})
+                logger.warning(
+                    "Defender wrote no allow rule for %s of request(s) %s within %d seconds of the request: counted as "
+                    "closed (its rule was removed, or never written). Should Defender still write it, `az vm jit show "
+                    "-g %s -n %s` shows the request as active again and `az vm jit revoke` closes it.",
+                    ', '.join(f'port {n}' for n, _ in sorted(missing)), ', '.join(ids),
+                    int(APPLY_WINDOW.total_seconds()), target.resource_group, target.name)
+                return allows
+            if time.monotonic() - said >= 15:
+                logger.warning('Still waiting for Defender to write the allow rule for %s...', what)
+                said = time.monotonic()
+            pause = min(pause * 2, 5.0)
+
+
+def _rule_matches(rule, number, source):
+    """Whether one of Defender's allow rules is the one for this request port (port and source)."""
+    return (comparable_prefix(source) in {comparable_prefix(s) for s in source_prefixes(rule)}
+            and rule_covers_port(rule, number, '*'))
 
 
 def _holder(policies, entries):

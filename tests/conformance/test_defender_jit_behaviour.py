@@ -79,7 +79,10 @@ class Env:
         assert resp.status_code == 200, resp.text
         return resp.json()
 
-    def rules(self, nsg_id):
+    def rules(self, nsg_id, settled=True):
+        """The NSG's rules over HTTP; `settled`: once the writes Defender has queued have landed (as a while later)."""
+        if settled:
+            security.settle(self.world)
         return {r['name']: r for r in self.nsg(nsg_id)['properties']['securityRules']}
 
 
@@ -604,3 +607,73 @@ def test_seeded_policy_is_shaped_like_the_recordings(env):
     assert raw['properties']['requests'][0]['virtualMachines'][0]['ports'][0]['status'] == 'Initiating'
     assert raw['properties']['requests'][0]['requestor'] == ''
     assert env.get_policy()['properties']['requests'][0]['virtualMachines'][0]['ports'][0]['status'] == 'Initiated'
+
+
+# -- Defender writes its NSG rules after answering -------------------------------------------------------
+def test_initiate_answers_initiating_before_defender_writes_the_allow_rule(env):
+    vm = env.vm('vm1')
+    assert env.put_policy([_port_rule(vm)]).status_code == 200
+    resp = env.initiate(vm['id'], [22], source='198.51.100.7')
+    assert resp.status_code == 202
+    assert resp.json()['virtualMachines'][0]['ports'][0]['status'] == 'Initiating'
+    assert env.get_policy()['properties']['requests']   # a client reads the policy, then the NSG: no rule yet
+    assert _allow(env.rules(vm['nsg_id'], settled=False)) == {}
+    (allow,) = _allow(env.rules(vm['nsg_id'], settled=False)).values()   # the next look finds it
+    assert allow['properties']['sourceAddressPrefix'] == '198.51.100.7'
+
+
+def test_defender_writes_the_allow_rule_only_after_its_delay(env):
+    vm = env.vm('vm1')
+    security.state(env.world).update(allow_looks=0, allow_delay=dt.timedelta(minutes=1))
+    assert env.put_policy([_port_rule(vm)]).status_code == 200
+    assert env.initiate(vm['id'], [22], source='198.51.100.7').status_code == 202
+    for _ in range(5):
+        assert _allow(env.rules(vm['nsg_id'], settled=False)) == {}
+    env.world.clock.advance(minutes=2)
+    assert len(_allow(env.rules(vm['nsg_id'], settled=False))) == 1
+
+
+def test_an_allow_rule_defender_writes_late_is_not_written_once_the_request_is_superseded_or_over(env):
+    vm = env.vm('vm1')
+    security.state(env.world).update(allow_looks=0, allow_delay=dt.timedelta(minutes=1))
+    assert env.put_policy([_port_rule(vm)]).status_code == 200
+    assert env.initiate(vm['id'], [22], source='198.51.100.7', minutes=30).status_code == 202
+    assert env.initiate(vm['id'], [22], source='198.51.100.8', minutes=30).status_code == 202
+    env.world.clock.advance(minutes=2)
+    assert [r['properties']['sourceAddressPrefix'] for r in _allow(env.rules(vm['nsg_id'], False)).values()] == [
+        '198.51.100.8']
+    env.world.clock.advance(minutes=30)
+    assert _allow(env.rules(vm['nsg_id'], settled=False)) == {}
+
+
+def test_a_deny_rule_can_come_after_the_put_and_defender_may_renumber_rules(env):
+    vm = env.vm('vm1', rules=[{'name': name, 'properties': {
+        'priority': priority, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp', 'sourcePortRange': '*',
+        'destinationPortRange': '443', 'sourceAddressPrefix': '*', 'destinationAddressPrefix': '*'}}
+        for name, priority in (('Web1', 1000), ('Web2', 1001), ('Web9', 1009))])
+    security.state(env.world).update(deny_looks=2, renumber_deny_at=1000)
+    assert env.put_policy([_port_rule(vm)]).status_code == 200
+    assert _deny(env.rules(vm['nsg_id'], settled=False)) == {}
+    rules = env.rules(vm['nsg_id'], settled=False)
+    (deny,) = _deny(rules).values()
+    assert deny['properties']['priority'] == 1000
+    assert {n: rules[n]['properties']['priority'] for n in ('Web1', 'Web2', 'Web9')} == {
+        'Web1': 1001, 'Web2': 1002, 'Web9': 1009}
+
+
+def test_a_put_without_a_vm_drops_its_requests_but_its_open_allow_rule_still_expires(env):
+    vm1, vm2 = env.vm('vm1'), env.vm('vm2')
+    assert env.put_policy([_port_rule(vm1), _port_rule(vm2)]).status_code == 200
+    assert env.initiate(vm1['id'], [22], source='198.51.100.7', minutes=30).status_code == 202
+    assert env.initiate(vm2['id'], [22], source='198.51.100.8', minutes=30).status_code == 202
+    assert len(_allow(env.rules(vm2['nsg_id']))) == 1
+    requests_before = env.get_policy()['properties']['requests']
+    resp = env.call('PUT', env.pid(), {'kind': 'Basic', 'properties': {
+        'virtualMachines': [_port_rule(vm1)], 'requests': requests_before}})   # what disable used to send
+    assert resp.status_code == 200, resp.text
+    for answer in (resp.json(), env.get_policy()):
+        named = {vm['id'].lower() for r in answer['properties']['requests'] for vm in r['virtualMachines']}
+        assert named == {vm1['id'].lower()}
+    assert len(_allow(env.rules(vm2['nsg_id']))) == 1, 'the open rule stays until its end time'
+    env.world.clock.advance(minutes=31)
+    assert _allow(env.rules(vm2['nsg_id'])) == {}

@@ -118,4 +118,6 @@ class Standin:
         world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
 
     def nsg_rules(self, nsg_id):
+        """An NSG's rules as stored, once every rule write Defender has queued has landed (security.settle)."""
+        security.settle(self.world)
         return self.world.get(nsg_id)['properties']['securityRules']

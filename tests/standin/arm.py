@@ -5,6 +5,7 @@
 
 """Azure Resource Manager itself: subscriptions, resource groups, the Tags API, the Activity Log, and the
 stand-in's own control endpoints and IP-echo service."""
+import datetime as dt
 import re
 
 from .server import ArmError, Response, paged, route
@@ -201,6 +202,21 @@ def _touch(req, resource):
 # A value is quoted ('...') as the REST docs write it, or bare: `az monitor activity-log list` sends
 # `eventTimestamp ge 2024-01-01T10:00:00.123456` (no quotes, no offset: its own utcnow()), and Azure accepts it.
 _FILTER_TERM = re.compile(r"(\w+)\s+(eq|ge|le)\s+(?:'([^']*)'|([^\s']+))", re.I)
+# The monitor swagger (ActivityLogs_List, 2015-04-01): "The $filter argument is very restricted and allows only the
+# following patterns": an eventTimestamp range, plus at most ONE of these ("NOTE: No other syntax is allowed").
+_SCOPES = {'resourcegroupname': 'resourceGroupName', 'resourceuri': 'resourceUri', 'resourceid': 'resourceUri',
+           'resourceprovider': 'resourceProvider', 'correlationid': 'correlationId'}
+# Accepted beside them: `eventChannels` (in the swagger's tenant patterns), and `caller` and `status`, which
+# `az monitor activity-log list --caller/--status` adds to any of the patterns above.
+_EXTRAS = ('eventtimestamp', 'eventchannels', 'caller', 'status')
+
+
+def activity_log_state(world):
+    """The Activity Log's knobs, in `world.extensions['activity_log']`: `delay` (a timedelta, default 0) is how long
+    after it happened an event becomes visible to queries. Azure documents that events can take minutes to
+    appear; the stand-in's default of 0 keeps most tests fast, and tests of late events set a delay."""
+    with world.lock:
+        return world.extensions.setdefault('activity_log', {'delay': dt.timedelta(0)})
 
 
 def _filter_terms(text):
@@ -208,46 +224,67 @@ def _filter_terms(text):
     return [(name, op, quoted or bare) for name, op, quoted, bare in _FILTER_TERM.findall(text)]
 
 
-@route('GET', '/subscriptions/{subscription}/providers/microsoft.insights/eventtypes/management/values',
-       action='Microsoft.Insights/eventtypes/values/read')
-def activity_log(req):
-    """ActivityLogs_List (api-version 2015-04-01): `$filter` needs an eventTimestamp range and may narrow
-    by resourceGroupName, resourceUri/resourceId, resourceProvider, correlationId, caller or status.
-    A timestamp without an offset is UTC (what `az` sends)."""
-    require_subscription(req)
-    text = req.arg('$filter') or ''
-    terms = _filter_terms(text)
+def _bad_filter(message):
+    # Status and code as ARM answers a refused $filter (400 BadRequest); the exact wording is *unconfirmed*.
+    return ArmError(400, 'BadRequest', message)
+
+
+def _check_filter(terms):
+    """Azure's restrictions on `$filter`: an `eventTimestamp ge`, times that parse, at most one scope term, nothing
+    it does not know."""
     if not any(name.lower() == 'eventtimestamp' and op.lower() == 'ge' for name, op, _ in terms):
-        raise ArmError(400, 'BadRequest', "The $filter must contain 'eventTimestamp ge' with a start time.")
+        raise _bad_filter("The $filter must contain 'eventTimestamp ge' with a start time.")
+    scopes = sorted({_SCOPES[name.lower()] for name, _, _ in terms if name.lower() in _SCOPES})
+    unknown = [name for name, _, _ in terms if name.lower() not in _SCOPES and name.lower() not in _EXTRAS]
+    if unknown:
+        raise _bad_filter("The $filter term '{}' is not supported.".format(unknown[0]))
+    if len(scopes) > 1 or len([n for n, _, _ in terms if n.lower() in _SCOPES]) > 1:
+        raise _bad_filter('The $filter may narrow by only one of resourceGroupName, resourceUri, resourceProvider or '
+                          'correlationId; it names {}.'.format(' and '.join(scopes)))
     for name, _, value in terms:
         if name.lower() == 'eventtimestamp':
             try:
                 utc(value)
             except ValueError:
                 # Wording unconfirmed; that Azure refuses an unreadable time with a 400 is what matters.
-                raise ArmError(400, 'BadRequest', "The time '{}' in $filter is not a valid date-time.".format(value))
-    events = []
-    for event in req.world.activity_log:
-        keep = True
-        for name, op, value in terms:
-            name, op = name.lower(), op.lower()
-            if name == 'eventtimestamp':
-                when = utc(event['eventTimestamp'])
-                keep &= when >= utc(value) if op == 'ge' else when <= utc(value)
-            elif name == 'resourcegroupname':
-                keep &= event['resourceGroupName'].lower() == value.lower()
-            elif name in ('resourceuri', 'resourceid'):
-                keep &= event['resourceId'].lower().startswith(value.lower().rstrip('/'))
-            elif name == 'resourceprovider':
-                keep &= event['resourceProviderName']['value'].lower() == value.lower()
-            elif name == 'correlationid':
-                keep &= event['correlationId'] == value
-            elif name == 'caller':
-                keep &= event['caller'].lower() == value.lower()
-            elif name == 'status':
-                keep &= event['status']['value'].lower() == value.lower()
-        if keep:
-            events.append(event)
+                raise _bad_filter("The time '{}' in $filter is not a valid date-time.".format(value)) from None
+
+
+def _matches(event, terms):
+    keep = True
+    for name, op, value in terms:
+        name, op = name.lower(), op.lower()
+        if name == 'eventtimestamp':
+            when = utc(event['eventTimestamp'])
+            keep &= when >= utc(value) if op == 'ge' else when <= utc(value)
+        elif name == 'resourcegroupname':
+            keep &= event['resourceGroupName'].lower() == value.lower()
+        elif name in ('resourceuri', 'resourceid'):
+            keep &= event['resourceId'].lower().startswith(value.lower().rstrip('/'))
+        elif name == 'resourceprovider':
+            keep &= event['resourceProviderName']['value'].lower() == value.lower()
+        elif name == 'correlationid':
+            keep &= event['correlationId'] == value
+        elif name == 'caller':
+            keep &= event['caller'].lower() == value.lower()
+        elif name == 'status':
+            keep &= event['status']['value'].lower() == value.lower()
+    return keep
+
+
+@route('GET', '/subscriptions/{subscription}/providers/microsoft.insights/eventtypes/management/values',
+       action='Microsoft.Insights/eventtypes/values/read')
+def activity_log(req):
+    """ActivityLogs_List (api-version 2015-04-01): `$filter` needs an eventTimestamp range and may narrow by ONE of
+    resourceGroupName, resourceUri (or resourceId), resourceProvider, correlationId, and by caller or status;
+    anything else is a 400. A timestamp without an offset is UTC (what `az` sends). Events become visible
+    `activity_log_state(world)['delay']` after they were submitted (late events, as in Azure)."""
+    require_subscription(req)
+    terms = _filter_terms(req.arg('$filter') or '')
+    _check_filter(terms)
+    visible_until = req.world.clock.now() - activity_log_state(req.world)['delay']
+    events = [e for e in req.world.activity_log
+              if utc(e['submissionTimestamp']) <= visible_until and _matches(e, terms)]
     events.reverse()  # newest first, as Azure returns them
     return paged(req, events)
 

@@ -33,7 +33,11 @@ Policies
   (default 1: the recorded GET right after a PUT still said Updating), then `Succeeded`. How long real
   Azure stays Updating is *unconfirmed* (recordings never show it settle): clients must not wait for it.
 - PUT replaces the VM list; `requests` in a PUT body are ignored and the stored ones kept *unconfirmed*
-  (the swagger example echoes the body's requests, but a client must not be able to forge requests).
+  (the swagger example echoes the body's requests, but a client must not be able to forge requests),
+  except the requests of VMs the PUT leaves out: the answer, and every read after it, carries no request
+  for a VM no longer in the policy (the recorded PUT answers hold only requests of the policy's own VMs;
+  that they are dropped rather than refused is *unconfirmed*). Their allow rules stay open until their
+  end time, and Defender still removes them then.
 - Semantic checks (400 `BadRequest`; codes and wording *unconfirmed*, the checks are from the facts):
   both `allowedSourceAddressPrefix` and `allowedSourceAddressPrefixes`, or neither (*unconfirmed*,
   strict), or an entry that is not `*`, an IP or a CIDR (*unconfirmed*); protocol other than TCP/UDP/*
@@ -54,8 +58,10 @@ NSG effects (what Defender does; reference/SOURCES.md quotes the sources)
   agree, else `*`; source `*`, destination the private IP; priority the highest free inbound one from
   4096 down (*unconfirmed*: 1000, 4095 and 4096 were all seen). Updated in place (same name and
   priority) when the VM's ports change (recreated if someone deleted it), removed when the VM leaves the
-  policy or the policy is deleted. Other rules are never touched or shifted (*unconfirmed*: Defender is
-  said to shift priorities sometimes; the stand-in doesn't, so clients must not rely on either).
+  policy or the policy is deleted. Defender "may shift other rules' priorities": with
+  `state['renumber_deny_at']` set to a priority, a new deny rule goes there and every inbound rule from
+  that priority up to the first gap moves one down (+1), whoever wrote it (*unconfirmed* how Azure does
+  it; off by default, so clients must cope with both).
 - Allow rule, one per requested port: `SecurityCenter-JITRule-<same int>-<32 upper hex>`, source the
   request's prefix, destination the private IP, the port, protocol from the policy port (TCP->Tcp,
   UDP->Udp, *->*), priority the lowest free inbound one from 100 up. Removed when the request port
@@ -83,6 +89,18 @@ Initiate
   allowed CIDR is refused *unconfirmed*). No source means the caller's public IP (`req.caller.public_ip`).
 - A newer request for the same VM and port marks the older port `Revoked`/`NewerRequestInitiated` and
   removes its allow rule.
+
+Asynchronous NSG writes
+- Defender answers first and writes its NSG rules later: the initiate's 202 says `Initiating` and the allow
+  rule is not in the NSG yet; after a PUT (`provisioningState: Updating`) a new VM's deny rule may come
+  later too. Each such write is queued and lands on the Nth look at Azure's state after it was queued
+  (a look: any JIT request here, any NSG read or write; `state['allow_looks']`, default 3, so a client
+  that reads the policy and then the NSG right after an initiate does not see the rule yet;
+  `state['deny_looks']`, default 0: at once) and not before `state['allow_delay']`/`['deny_delay']` of
+  Azure's clock has passed (default 0). How long Azure takes is *unconfirmed* (seconds, by reports).
+  A queued allow rule is still written when the request port is still open at that time, even if the VM
+  has left the policy meanwhile (*unconfirmed*, the harsher choice); a queued deny rule only while the VM
+  is still in the policy. `settle(world)` lands every queued write (what the tests' NSG helpers do).
 
 Expiry
 - `expire(world)` runs at the start of every handler here, and network.py calls it before NSG reads and
@@ -152,7 +170,10 @@ def state(world):
     Knobs tests may set: `racing_writes` (see put_policy), `plan_off_error` (status, code, message),
     `updating_reads`, `clock_skew`
     (timedelta), `check_vm_location`, `settle_initiating` (False: stored requests keep answering
-    `Initiating` on reads, as real responses may, until they expire). Read-only for tests: `refusals` (the
+    `Initiating` on reads, as real responses may, until they expire); `allow_looks`/`allow_delay` and
+    `deny_looks`/`deny_delay` (when Defender's allow rules after an initiate, and its deny rules after a PUT,
+    appear in the NSG: see "Asynchronous NSG writes"); `renumber_deny_at` (a priority: Defender places new
+    deny rules there and renumbers the rules in its way). Read-only for tests: `refusals` (the
     stand-in's reason for each refusal, newest last), `policies` (per policy id: deny rules, per-request
     callers and allow rules).
     """
@@ -169,6 +190,13 @@ def state(world):
                 'policies': {},                    # policy id lower -> meta (see _meta)
                 'refusals': [],
                 'racing_writes': [],               # fn(entries before a PUT) -> entries another writer PUTs next
+                # Defender writes its NSG rules after answering (see "Asynchronous NSG writes" above): a pending
+                # write lands on the Nth look at Azure's state after it was queued, and not before the delay.
+                'allow_looks': 3, 'allow_delay': dt.timedelta(0),
+                'deny_looks': 0, 'deny_delay': dt.timedelta(0),
+                'renumber_deny_at': None,          # a priority: Defender puts deny rules there, shifting others
+                'pending': [],                     # NSG writes Defender has accepted but not yet made
+                'dropped': [],                     # (request, meta) of requests a PUT dropped with their VM
             }
         return current
 
@@ -279,7 +307,9 @@ def request_callers(world, pid):
 
 
 def defender_rules(world, nsg_id):
-    """Defender's rules in an NSG (deny `SecurityCenter-JITRule_...` and allow `SecurityCenter-JITRule-...`)."""
+    """Defender's rules in an NSG (deny `SecurityCenter-JITRule_...` and allow `SecurityCenter-JITRule-...`), once
+    every write Defender has queued has landed."""
+    settle(world)
     nsg = world.get(nsg_id)
     return [r for r in (nsg['properties']['securityRules'] if nsg else [])
             if r['name'].startswith('SecurityCenter-JITRule')]
@@ -294,23 +324,55 @@ def expire(world):
     state is looked at: every handler here, and network.py's NSG handlers.
     """
     with world.lock:
+        _land_pending(world)
         now = world.clock.now()
+        pairs = list(state(world)['dropped'])
         for policy in world.of_type(JIT_TYPE):
-            metas = _request_metas(world, policy)
-            for request, rmeta in zip(policy['properties']['requests'], metas):
-                for vm in request.get('virtualMachines') or []:
-                    for port in vm.get('ports') or []:
-                        if port.get('status') == 'Initiating' and state(world)['settle_initiating']:
-                            port['status'] = 'Initiated'
-                        if port.get('status') not in ACTIVE:
-                            continue
-                        end = _end_time(port)
-                        if end is not None and end > now:
-                            continue
-                        port['status'], port['statusReason'] = 'Revoked', 'Expired'
-                        ref = rmeta['rules'].pop(_port_key(vm['id'], port['number']), None)
-                        if ref:
-                            _delete_rule(world, ref, when=end)
+            pairs += list(zip(policy['properties']['requests'], _request_metas(world, policy)))
+        for request, rmeta in pairs:
+            for vm in request.get('virtualMachines') or []:
+                for port in vm.get('ports') or []:
+                    if port.get('status') == 'Initiating' and state(world)['settle_initiating']:
+                        port['status'] = 'Initiated'
+                    if port.get('status') not in ACTIVE:
+                        continue
+                    end = _end_time(port)
+                    if end is not None and end > now:
+                        continue
+                    port['status'], port['statusReason'] = 'Revoked', 'Expired'
+                    ref = rmeta['rules'].pop(_port_key(vm['id'], port['number']), None)
+                    if ref:
+                        _delete_rule(world, ref, when=end)
+
+
+def _land_pending(world, force=False):
+    """One look at Azure's state: Defender's queued NSG writes that are due land (all of them with `force`)."""
+    st = state(world)
+    now = world.clock.now()
+    waiting = []
+    for item in st['pending']:
+        item['looks'] -= 1
+        if force or (item['looks'] <= 0 and now >= item['due']):
+            item['apply']()
+        else:
+            waiting.append(item)
+    st['pending'] = waiting
+
+
+def _queue(world, kind, apply):
+    """Defender accepted an NSG write (`kind` 'allow' or 'deny') and makes it later (see module docstring)."""
+    st = state(world)
+    looks, delay = st[kind + '_looks'], st[kind + '_delay']
+    if looks <= 0 and delay <= dt.timedelta(0):
+        apply()
+        return
+    st['pending'].append({'looks': looks, 'due': world.clock.now() + delay, 'apply': apply})
+
+
+def settle(world):
+    """Land every NSG write Defender has queued, as if enough time had passed (for tests that look at an NSG)."""
+    with world.lock:
+        _land_pending(world, force=True)
 
 
 def _end_time(port):
@@ -604,6 +666,7 @@ def put_policy(req):
         if existing is not None:
             policy['kind'] = existing.get('kind', 'Basic')
         _request_metas(world, policy)
+        _drop_requests_of_gone_vms(world, policy)
         _sync_deny_rules(world, policy, {e['id'].lower(): e for e in old_entries}, entries)
         world.put(pid, policy)
         _meta(world, pid)['updating_reads_left'] = state(world)['updating_reads']
@@ -615,7 +678,26 @@ def put_policy(req):
             theirs = racing.pop(0)(copy.deepcopy(old_entries))
             _sync_deny_rules(world, policy, {e['id'].lower(): e for e in entries}, theirs)
             policy['properties']['virtualMachines'] = theirs
+            _drop_requests_of_gone_vms(world, policy)
         return Response(200, answer)
+
+
+def _drop_requests_of_gone_vms(world, policy):
+    """A policy carries requests only for its own VMs: the rest go (their open allow rules still expire)."""
+    kept_ids = {e['id'].lower() for e in policy['properties']['virtualMachines']}
+    meta = _meta(world, policy['id'])
+    requests, metas = [], []
+    for request, rmeta in zip(policy['properties']['requests'], _request_metas(world, policy)):
+        vms = request.get('virtualMachines') or []
+        gone = [vm for vm in vms if vm['id'].lower() not in kept_ids]
+        if gone:
+            state(world)['dropped'].append((dict(request, virtualMachines=gone), rmeta))
+        if len(gone) < len(vms) or not vms:
+            request['virtualMachines'] = [vm for vm in vms if vm['id'].lower() in kept_ids]
+            requests.append(request)
+            metas.append(rmeta)
+    policy['properties']['requests'] = requests
+    meta['requests'] = metas
 
 
 def _check_policy(req, sub, entries):
@@ -713,9 +795,13 @@ def _remove_policy_rules(world, policy):
     """Defender's deny rules of the policy's VMs and the allow rules of its open requests."""
     for ref in _meta(world, policy['id'])['deny'].values():
         _delete_rule(world, ref)
-    for rmeta in _request_metas(world, policy):
+    for request, rmeta in zip(policy['properties']['requests'], _request_metas(world, policy)):
         for ref in rmeta['rules'].values():
             _delete_rule(world, ref)
+        for vm in request.get('virtualMachines') or []:
+            for port in vm.get('ports') or []:
+                if port.get('status') in ACTIVE:   # an allow rule still queued is not written any more
+                    port['status'], port['statusReason'] = 'Revoked', 'UserRequested'
 
 
 @route('POST', POLICY + '/initiate', action=JIT_INITIATE, scope_strip=1)
@@ -765,18 +851,28 @@ def initiate(req):
         by_vm = {}
         for vm_id, entry, policy_port, port, source in granted:
             _supersede(world, policy, metas, vm_id, port['number'])
-            ref = _open_port(world, policy, entry, policy_port, port['number'], source)
-            if ref:
-                rmeta['rules'][_port_key(vm_id, port['number'])] = ref
             if vm_id.lower() not in by_vm:
                 by_vm[vm_id.lower()] = {'id': vm_id, 'ports': []}
                 request['virtualMachines'].append(by_vm[vm_id.lower()])
-            by_vm[vm_id.lower()]['ports'].append({
-                'number': port['number'], 'allowedSourceAddressPrefix': source, 'endTimeUtc': port['endTimeUtc'],
-                'status': 'Initiating', 'statusReason': 'UserRequested'})
+            stored = {'number': port['number'], 'allowedSourceAddressPrefix': source,
+                      'endTimeUtc': port['endTimeUtc'], 'status': 'Initiating', 'statusReason': 'UserRequested'}
+            by_vm[vm_id.lower()]['ports'].append(stored)
+            _queue(world, 'allow', functools.partial(_open_later, world, policy['name'], entry, policy_port, stored,
+                                                     rmeta, _port_key(vm_id, port['number'])))
         policy['properties']['requests'].append(request)
         metas.append(rmeta)
         return Response(202, copy.deepcopy(request))
+
+
+def _open_later(world, policy_name, entry, policy_port, port, rmeta, key):  # pylint: disable=too-many-arguments
+    """Defender writes a request port's allow rule, if the port is still open by then."""
+    end = _end_time(port)
+    if port.get('status') not in ACTIVE or end is None or end <= world.clock.now():
+        return
+    ref = _open_port(world, {'name': policy_name}, entry, policy_port, port['number'],
+                     port['allowedSourceAddressPrefix'])
+    if ref:
+        rmeta['rules'][key] = ref
 
 
 def _supersede(world, policy, metas, vm_id, number):
@@ -904,11 +1000,44 @@ def _sync_deny_rules(world, policy, old_entries, new_entries):
         meta['deny'].pop(vm_key, None)
         if nsg is None or not private_ip:
             continue  # no NSG: Defender still accepts the VM (unconfirmed), nothing to write
-        props = _deny_props(policy, entry, vm, private_ip)
-        props['priority'] = _free_priority(world, nsg, range(4096, 99, -1), 'deny')
         name = 'SecurityCenter-JITRule_{}_{}'.format(_vm_int(entry['id']), uuid.uuid4().hex.upper())
-        _write_rule(world, nsg, name, props)
-        meta['deny'][vm_key] = {'nsg': nsg['id'], 'rule': name}
+        ref = {'nsg': nsg['id'], 'rule': name}
+        meta['deny'][vm_key] = ref
+        _queue(world, 'deny', functools.partial(_deny_later, world, policy['id'], policy['name'], entry, vm, ref))
+
+
+def _deny_later(world, pid, policy_name, entry, vm, ref):  # pylint: disable=too-many-arguments
+    """Defender writes a VM's deny rule, if the VM is still in the policy with that rule by then."""
+    if _meta(world, pid)['deny'].get(entry['id'].lower()) is not ref:
+        return
+    nsg, private_ip = vm_network(world, entry['id'])
+    if nsg is None or not private_ip or nsg['id'].lower() != ref['nsg'].lower():
+        return
+    props = _deny_props({'name': policy_name}, entry, vm, private_ip)
+    slot = state(world)['renumber_deny_at']
+    if slot:
+        _make_room(world, nsg, int(slot))
+        props['priority'] = int(slot)
+    else:
+        props['priority'] = _free_priority(world, nsg, range(4096, 99, -1), 'deny')
+    _write_rule(world, nsg, ref['rule'], props)
+
+
+def _make_room(world, nsg, slot):
+    """Defender renumbers: the inbound rules from `slot` up to the first free priority each move one down."""
+    by_priority = {r['properties'].get('priority'): r for r in nsg['properties']['securityRules']
+                   if str(r['properties'].get('direction', '')).lower() == 'inbound'}
+    end = slot
+    while end in by_priority:
+        end += 1
+    if end > 4096:
+        raise _refuse(world, 'no room to renumber in ' + nsg['id'], 'Network security group {} has no free inbound '
+                                                                    'priority for the deny rule.'.format(nsg['id']))
+    for priority in range(end - 1, slot - 1, -1):
+        by_priority[priority]['properties']['priority'] = priority + 1
+        by_priority[priority]['etag'] = world.new_etag()
+    if end > slot:
+        nsg['etag'] = world.new_etag()
 
 
 def _open_port(world, policy, entry, policy_port, number, source):
