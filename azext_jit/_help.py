@@ -37,6 +37,10 @@ examples:
 helps['vm jit show'] = """
 type: command
 short-summary: Show a VM's JIT configuration, its mode, protecting rules and requests.
+long-summary: >
+    Also names public IPs on other NICs or IP configurations, which JIT does not guard
+    (unprotectedPublicIps; the VM is not protected while one lets any source reach a protected port), and,
+    in NSG mode, whether Azure's Activity Log names the requestor each request's rule claims (requestorCheck).
 examples:
   - name: Show the JIT state of a VM.
     text: az vm jit show -g MyResourceGroup -n MyVM
@@ -59,8 +63,10 @@ type: command
 short-summary: Ask for access to a VM's protected ports.
 long-summary: >
     Refused before anything is written when a port is not in the policy, the duration exceeds the maximum,
-    or the source lies outside the allowed sources. Access is open when the command returns; its output
-    says how to connect and when access ends.
+    the source lies outside the allowed sources, you already hold 4 open requests on the VM, or the VM
+    would have more than 50 open ports. Access is open when the command returns; its output says how to
+    connect and when access ends. The justification is kept with the request (in NSG mode in the allow
+    rule's description, shortened to fit Azure's 140 characters).
 examples:
   - name: Open RDP for 60 minutes from your own public IP.
     text: az vm jit request --resource-group MyResourceGroup --vm MyVM --ports 3389 --duration 60

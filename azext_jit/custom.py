@@ -46,7 +46,8 @@ def show_jit(cmd, resource_group_name, vm_name, mode=AUTO):
     if not held:
         logger.warning("JIT is not enabled on %s. Enable it with: az vm jit enable -g %s -n %s",
                        target.describe(), target.resource_group, target.name)
-    return views.vm_view(target, held, modes.each())   # rules any mode left behind, whatever --mode says
+    # rules any mode left behind, whatever --mode says; public doors JIT does not guard
+    return views.vm_view(target, held, modes.each(), azure=azure)
 
 
 def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
@@ -87,6 +88,7 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
         chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]
     plans = {target.id: protection.plan_conflicts(azure, target, policy, jit_mode, modes.each())
              for target, jit_mode in chosen}
+    chosen = _with_closed_doors(azure, chosen, policy, plans, one_vm=bool(vm_name))
     protection.confirm_removals(list(plans.values()), yes or dry_run)
     changes = []
     for jit_mode in {id(m): m for _, m in chosen}.values():   # one policy write per mode, not one per VM
@@ -113,17 +115,32 @@ def _enable_targets(azure, resource_group_name, vm_name, all_vms):
                        'VM of the group) or --all (the whole subscription).')
 
 
-def _protectable(targets):
+def _protectable(targets, check=None):
     from azext_jit.errors import NotPossible
     from azext_jit.targets import require_protectable
     kept = []
     for target in targets:
         try:
-            require_protectable(target)
+            (check or require_protectable)(target)
             kept.append(target)
         except NotPossible as err:
             logger.warning('Skipped: %s', err.message)
     return kept
+
+
+def _with_closed_doors(azure, chosen, policy, plans, one_vm):
+    """Refuse a VM that another public door (NIC or IP configuration) leaves open to any source on a protected port,
+    once enable's removals are done; name its other public doors in a warning. In a group, skip and name it."""
+    from azext_jit.targets import require_closed_doors
+
+    def check(target):
+        require_closed_doors(azure, target, policy, plans[target.id].remove, plans[target.id].nsg_id)
+    if one_vm:
+        for target, _ in chosen:
+            check(target)
+        return chosen
+    kept = {t.id for t in _protectable([t for t, _ in chosen], check)}
+    return [(t, m) for t, m in chosen if t.id in kept]
 
 
 def _can_hold(jit_mode, target):
@@ -173,6 +190,7 @@ def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
 def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None, source=None, justification=None,
                    mode=AUTO, dry_run=False):
     from azext_jit import caller, views
+    from azext_jit.access_requests import check_room
     from azext_jit.policy import check_request
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name, need_nsg=False)
@@ -184,9 +202,10 @@ def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None,
         source = caller.my_public_ip(cmd)
         grants = check_request(policy, ports, duration, source, exact_source_match=exact,
                                vm_address=target.private_ip)
+    me = caller.whoami(cmd)
+    check_room(target, jit_mode.requests_of(target), me, len(grants))   # before anything is written
     changes = jit_mode.remove_expired(target, dry_run)
-    request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, caller.whoami(cmd),
-                                           dry_run)
+    request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, me, dry_run)
     return views.request_view(target, request, changes + opened, dry_run)
 
 

@@ -9,13 +9,23 @@ and the NSG that governs it.
 One VM costs two ARM reads: the VM, then its primary NIC with `$expand=ipConfigurations/publicIPAddress`,
 which carries the public IP's address inline. Only when the NIC has no NSG of its own (and the caller
 needs the NSG) does the subnet cost a third read.
+
+JIT guards one door of a VM: the primary IP configuration of its primary NIC (Defender does the same). Every other
+IP configuration with a public IP, on the primary NIC or another, is a door JIT does not close (`public_doors`):
+`enable` refuses a VM whose other door lets any source reach a protected port today, and warns by name about the
+others; `show` reports them. Finding them costs nothing more for a VM with one NIC (the primary NIC's other IP
+configurations come with its read), and one read per other NIC (the VM API cannot expand NICs), plus one per NSG
+and subnet on those doors' paths, only for `enable` and `show`.
 """
 from dataclasses import dataclass, field
 
 from azure.mgmt.core.tools import parse_resource_id
 
 from azext_jit.errors import NotFound, NotPossible
+from azext_jit.log import get_logger
 from azext_jit.wire import wire
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -34,17 +44,65 @@ class VmTarget:  # pylint: disable=too-many-instance-attributes  # one field per
     nic_count: int = 1
     asg_ids: list = None       # application security groups of the primary IP configuration (None: not read)
     subnet_read: bool = False  # whether the subnet was asked for its NSG (with_subnet_nsg)
+    other_nic_ids: list = field(default_factory=list)   # the VM's NICs other than the primary one
+    doors: list = None         # PublicDoors of the primary NIC read so far (other NICs: `public_doors`)
+    doors_judged: bool = False  # whether `public_doors` has read every NIC and judged every door
 
     def describe(self):
         return f"VM '{self.name}' in resource group '{self.resource_group}'"
 
 
-def _primary_nic_id(vm):
+@dataclass
+class PublicDoor:  # pylint: disable=too-many-instance-attributes  # one field per fact of an IP configuration
+    """An IP configuration of the VM with a public IP that JIT does not guard."""
+    nic_id: str
+    ip_config: str
+    private_ip: str
+    public_ip: str
+    public_ip_sku: str = None   # 'Basic' or 'Standard' (None: not said)
+    nic_nsg_id: str = None
+    subnet_id: str = None
+    asg_ids: list = None
+    open_ports: list = field(default_factory=list)   # [(number, protocol)] any source reaches today
+    opened_by: list = field(default_factory=list)    # 'nsg/rule' (or why) for each reason they are open
+    narrow: list = field(default_factory=list)       # 'nsg/rule' of narrower allow rules reaching a protected port
+
+    @property
+    def nic_name(self):
+        return parse_resource_id(self.nic_id)['name'] if self.nic_id else '<nic>'
+
+    def describe(self):
+        return f"NIC {self.nic_name} (IP configuration {self.ip_config}, public IP {self.public_ip or 'unknown'})"
+
+    def to_dict(self):
+        return {'nic': self.nic_name, 'ipConfiguration': self.ip_config, 'privateIp': self.private_ip,
+                'publicIp': self.public_ip, 'nsg': self.nic_nsg_id,
+                'openPorts': [f'{n}/{p}' for n, p in self.open_ports], 'openedBy': list(self.opened_by)}
+
+
+def _nic_refs(vm):
     nics = ((vm.get('properties') or {}).get('networkProfile') or {}).get('networkInterfaces') or []
     if not nics:
-        return None, 0
+        return None, []
     primary = next((n for n in nics if (n.get('properties') or {}).get('primary')), nics[0])
-    return primary['id'], len(nics)
+    return primary['id'], [n['id'] for n in nics if n is not primary and n.get('id')]
+
+
+def _doors_of_nic(nic, skip=None):
+    """PublicDoors of a NIC's (expanded) IP configurations with a public IP, except the configuration `skip`."""
+    props = nic.get('properties') or {}
+    nsg_id = (props.get('networkSecurityGroup') or {}).get('id')
+    doors = []
+    for config in props.get('ipConfigurations') or []:
+        cprops = config.get('properties') or {}
+        pip = cprops.get('publicIPAddress') or {}
+        if config is skip or not pip:
+            continue
+        doors.append(PublicDoor(nic['id'], config.get('name'), cprops.get('privateIPAddress'),
+                                (pip.get('properties') or {}).get('ipAddress'), (pip.get('sku') or {}).get('name'),
+                                nsg_id, (cprops.get('subnet') or {}).get('id'),
+                                [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')]))
+    return doors
 
 
 def target_without_network(vm):
@@ -52,7 +110,8 @@ def target_without_network(vm):
     parts = parse_resource_id(vm['id'])
     target = VmTarget(id=vm['id'], name=vm['name'], resource_group=parts['resource_group'],
                       location=vm['location'], tags=dict(vm.get('tags') or {}))
-    target.nic_id, target.nic_count = _primary_nic_id(vm)
+    target.nic_id, target.other_nic_ids = _nic_refs(vm)
+    target.nic_count = (1 + len(target.other_nic_ids)) if target.nic_id else 0
     return target
 
 
@@ -75,6 +134,7 @@ def target_from_vm(azure, vm, need_nsg=True):
         pip = cprops.get('publicIPAddress') or {}
         target.public_ip = (pip.get('properties') or {}).get('ipAddress')
         target.asg_ids = [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')]
+    target.doors = _doors_of_nic(nic, skip=config)
     if (props.get('networkSecurityGroup') or {}).get('id'):
         target.nsg_id, target.nsg_scope = props['networkSecurityGroup']['id'], 'nic'
     elif need_nsg:
@@ -130,3 +190,107 @@ def require_protectable(target):
             "`az network bastion ssh` / `rdp`.")
     if not target.private_ip:
         raise NotPossible(f'{target.describe()} has no private IP address on its primary NIC.')
+
+
+# -- doors JIT does not guard ------------------------------------------------------------------------------------
+def public_doors(azure, target, ports, gone=frozenset()):
+    """Every IP configuration of the VM with a public IP other than the one JIT guards, each with the protected
+    `ports` [(number, protocol)] that any source reaches through it today and the rules that let it in (`gone`:
+    (NSG id, rule name) pairs, lower case, of rules about to be removed)."""
+    if target.doors is None:   # a VM read without its network: nothing known, nothing claimed
+        return []
+    if target.doors_judged:
+        return target.doors
+    for nic_id in target.other_nic_ids:
+        parts = parse_resource_id(nic_id)
+        nic = wire(azure.network.network_interfaces.get(parts['resource_group'], parts['name'],
+                                                        expand='ipConfigurations/publicIPAddress'))
+        target.doors += _doors_of_nic(nic)
+    subnets = {target.subnet_id.lower(): target.nsg_id} if target.subnet_id and target.nsg_scope == 'subnet' else {}
+    for door in target.doors:
+        _judge_door(azure, door, ports, subnets, gone)
+    target.doors_judged = True
+    return target.doors
+
+
+def _subnet_nsg_id(azure, subnet_id, subnets):
+    if not subnet_id:
+        return None
+    key = subnet_id.lower()
+    if key not in subnets:
+        sp = parse_resource_id(subnet_id)
+        subnet = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
+        subnets[key] = ((subnet.get('properties') or {}).get('networkSecurityGroup') or {}).get('id')
+    return subnets[key]
+
+
+def _judge_door(azure, door, ports, subnets, gone):
+    """Which protected ports any source reaches through `door`: inbound traffic meets the subnet's NSG, then the
+    NIC's, and both must let it in; with neither, a Basic public IP is open and a Standard one closed."""
+    from azext_jit.nsg import client as nsg_client
+    nsg_ids = [i for i in (_subnet_nsg_id(azure, door.subnet_id, subnets), door.nic_nsg_id) if i]
+    nsgs = [nsg_client.read_nsg(azure, i) for i in dict.fromkeys(nsg_ids)]
+    for number, protocol in ports:
+        if not nsgs:
+            if (door.public_ip_sku or '').lower() != 'standard':
+                door.open_ports.append((number, protocol))
+                door.opened_by.append('no network security group on its NIC or subnet, and a '
+                                      f"{door.public_ip_sku or 'Basic'} public IP lets everything in")
+            continue
+        verdicts = [_first_any_source_rule(nsg, number, protocol, door, gone) for nsg in nsgs]
+        if all(verdicts):
+            door.open_ports.append((number, protocol))
+            door.opened_by += [v for v in verdicts if v not in door.opened_by]
+
+
+def _first_any_source_rule(nsg, number, protocol, door, gone):
+    """'nsg/rule' of the rule that lets any source reach the port through this NSG, or None when the first rule
+    deciding for any source denies it (Azure's DenyAllInBound when no rule of the NSG does). Narrower allow rules
+    met on the way are noted on the door."""
+    from azext_jit.nsg.rules import (COVERS_YES, destination_coverage, is_allow, is_inbound, priority_of,
+                                     rule_allows_any_source, rule_covers_port, rules_of)
+    name = nsg.get('name') or parse_resource_id(nsg['id'])['name']
+    rules = [r for r in rules_of(nsg) if is_inbound(r) and (nsg['id'].lower(), r['name'].lower()) not in gone]
+    for rule in sorted(rules, key=lambda r: priority_of(r) or 0):
+        if not rule_covers_port(rule, number, protocol) or \
+                destination_coverage(rule, door.private_ip, door.asg_ids) != COVERS_YES:
+            continue
+        label = f"{name}/{rule['name']}"
+        if not rule_allows_any_source(rule):
+            if is_allow(rule) and label not in door.narrow:
+                door.narrow.append(label)
+            continue
+        return label if is_allow(rule) else None
+    return None
+
+
+def require_closed_doors(azure, target, policy, removing=(), removing_from=None):
+    """Refuse (NotPossible) to protect a VM whose other public door lets any source reach a protected port once
+    `removing` (the rules `enable` removes from the NSG `removing_from`) are gone: JIT would say "protected" while
+    the port stays open there. Warn by name about every other public door."""
+    gone = {((removing_from or '').lower(), r['name'].lower()) for r in removing or ()}
+    doors = public_doors(azure, target, [(p.number, p.protocol) for p in policy.ports], gone)
+    open_doors = [d for d in doors if d.open_ports]
+    if open_doors:
+        door = open_doors[0]
+        raise NotPossible(
+            f"{target.describe()} cannot be protected: {door.describe()} lets any source reach "
+            f"{', '.join(f'{n}/{p}' for n, p in door.open_ports)} ({'; '.join(door.opened_by)}), and JIT guards only "
+            "the primary IP configuration of the primary NIC"
+            + (f"; {len(open_doors) - 1} more door(s) are open too" if len(open_doors) > 1 else '') + '.',
+            f"Close that door first: delete or narrow the rule (`az network nsg rule delete -g <group> --nsg-name "
+            f"<nsg> -n <rule>`), or take the public IP off it (`az network nic ip-config update -g "
+            f"{parse_resource_id(door.nic_id)['resource_group']} --nic-name {door.nic_name} -n {door.ip_config} "
+            "--remove publicIpAddress`), then run enable again.")
+    for door in doors:
+        logger.warning('%s', door_warning(target, door))
+
+
+def door_warning(target, door):
+    """One line about a public door JIT does not guard."""
+    if door.open_ports:
+        return (f"{door.describe()} of {target.describe()} is not protected by JIT: any source reaches "
+                f"{', '.join(f'{n}/{p}' for n, p in door.open_ports)} through it ({'; '.join(door.opened_by)}).")
+    narrow = f" Narrower rules reach a protected port through it: {', '.join(door.narrow)}." if door.narrow else ''
+    return (f"{door.describe()} of {target.describe()} is not protected by JIT: no rule lets any source reach a "
+            f"protected port through it today, but JIT does not watch it.{narrow}")

@@ -4,6 +4,7 @@
 # --------------------------------------------------------------------------------------------
 
 """What `show`, `list` and `request` return: plain dicts that every output format renders."""
+from azext_jit.access_requests import MISMATCH
 from azext_jit.changes import rule_summary
 from azext_jit.errors import NotPossible
 from azext_jit.log import get_logger
@@ -32,9 +33,10 @@ def connect_hints(target, request):
     return hints
 
 
-def vm_view(target, held, modes=(), status='all', rules=True):
+def vm_view(target, held, modes=(), status='all', rules=True, azure=None):  # pylint: disable=too-many-arguments
     """One VM as `show` and `list` return it. `held`: the modes holding its configuration; `modes`: every mode, for
-    reporting rules a mode left behind on a VM it no longer holds (`show` only)."""
+    reporting rules a mode left behind on a VM it no longer holds (`show` only). With `azure` (`show`), the VM's
+    public doors JIT does not guard are read and reported (`unprotectedPublicIps`)."""
     view = {'vm': target.name, 'resourceGroup': target.resource_group, 'id': target.id,
             'enabled': bool(held), 'mode': held[0].name if held else None,
             'policy': None,
@@ -62,15 +64,36 @@ def vm_view(target, held, modes=(), status='all', rules=True):
         logger.warning('%s is not protected: no JIT deny rule closes %s. Run `az vm jit enable -g %s -n %s` again.',
                        target.describe(), ', '.join(f'{n}/{p}' for n, p in missing), target.resource_group,
                        target.name)
+    if azure is not None and policy is not None:
+        _report_doors(azure, target, policy, view)
     if rules and target.nsg_id:
         view['rules'] = [rule_summary(r) for b in held for r in b.protecting_rules(target)]
     requests = []
     for mode in held:
-        requests += mode.requests_of(target, requestors=True)
+        mine = mode.requests_of(target, requestors=True)
+        if azure is not None:   # show: who Azure says wrote each request, where the record could be written by hand
+            mode.check_requestors(target, mine)
+        requests += mine
+    for request in requests:
+        if request.requestor_check == MISMATCH:
+            logger.warning("Request %s on %s claims to be %s's, but Azure's Activity Log names %s as the writer of "
+                           "its rule.", request.id, target.describe(), request.requestor, request.logged_requestor)
     if status != 'all':
         requests = [r for r in requests if r.status == status]
     view['requests'] = [r.to_dict(connect_hints(target, r) if r.status == 'active' else None) for r in requests]
     return view
+
+
+def _report_doors(azure, target, policy, view):
+    """Other IP configurations with a public IP: JIT does not guard them. One reached from any source on a protected
+    port makes the VM not protected."""
+    from azext_jit.targets import door_warning, public_doors
+    doors = public_doors(azure, target, [(p.number, p.protocol) for p in policy.ports])
+    view['unprotectedPublicIps'] = [d.to_dict() for d in doors]
+    for door in doors:
+        logger.warning('%s', door_warning(target, door))
+    if any(d.open_ports for d in doors):
+        view['protected'] = False
 
 
 def request_view(target, request, changes, dry_run):

@@ -82,6 +82,12 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
     def protecting_rules(self, target):
         """The NSG rules (wire JSON) this mode wrote for the VM, deny and allow."""
 
+    def check_requestors(self, target, requests):  # pylint: disable=unused-argument
+        """Where anyone allowed to write the mode's record of a request could claim any requestor, set each request's
+        `logged_requestor` and `requestor_check` from who Azure's Activity Log says wrote it (one query; `show`
+        only). Nothing to check where the service records the requestor itself."""
+        return None
+
     def unprotected_ports(self, target, policy):  # pylint: disable=unused-argument
         """The policy's ports [(number, protocol)] that the VM's protecting rules do not close today (a deny rule
         missing or changed by hand). [] where the mode's service places its rules itself."""

@@ -22,10 +22,12 @@ Its storage format (rule names, descriptions, the policy tag) is in `nsg_mode_re
 - A VM whose NSG was detached after `enable` (`target.nsg_id` is None) has no rules to read or remove:
   it keeps its policy and revocation records, and `disable` still removes them.
 """
+import datetime as dt
 import random
 
 from azext_jit import vm_records
-from azext_jit.access_requests import ACTIVE, EXPIRED, AccessRequest, RequestPort
+from azext_jit.access_requests import (ACTIVE, CONFIRMED, EXPIRED, MISMATCH, UNKNOWN, AccessRequest, RequestPort,
+                                       same_person)
 from azext_jit.changes import Change, rule_change
 from azext_jit.durations import MAX_DURATION, describe
 from azext_jit.errors import NotPossible, explain_http_error
@@ -40,9 +42,12 @@ from azext_jit.nsg.rules import (destination_prefixes, group_ports_by_protocol, 
                                  source_prefixes)
 from azext_jit.policy import JitPolicy
 from azext_jit.revocations import revoked_requests
-from azext_jit.times import stamp
+from azext_jit.times import parse_time, stamp
 
 logger = get_logger(__name__)
+
+RULE_WRITE_ACTION = 'microsoft.network/networksecuritygroups/securityrules/write'
+LOG_MAX_DAYS = 89   # the Activity Log keeps 90 days
 
 
 class NsgMode(JitMode):
@@ -136,7 +141,7 @@ class NsgMode(JitMode):
             port = RequestPort(name.port, name.protocol, ','.join(source_prefixes(rule)), until, status, reason)
             req = by_id.setdefault(name.request_id, AccessRequest(
                 name.request_id, target.id, target.name, target.resource_group, self.name,
-                info.requestor if info else None, None, []))
+                info.requestor if info else None, None, [], info.justification if info else None))
             req.ports.append(port)
         requests = list(by_id.values())
         # Ports closed early: a request revoked in parts (`revoke --ports`, or twice) has one record per part,
@@ -150,6 +155,47 @@ class NsgMode(JitMode):
             have = {p.number for p in same.ports}
             same.ports.extend(p for p in entry.ports if p.number not in have)
         return sorted(requests, key=lambda r: r.end_time or now, reverse=True)
+
+    def check_requestors(self, target, requests):
+        """The requestor in an allow rule's description is whatever its writer put there, and anyone who may write
+        rules can write one: set beside it the caller Azure's Activity Log names for the rule's last write.
+
+        One Activity Log query (the NSG's resource group, since the earliest start any of the rules can have), the
+        only filter beside eventTimestamp, as Azure takes one of resourceGroupName, resourceUri, resourceProvider
+        and correlationId at a time. A rule whose write the log does not (yet) show, or a log the caller may not
+        read, leaves the request UNKNOWN, never MISMATCH."""
+        from azure.core.exceptions import HttpResponseError
+        from azure.mgmt.core.tools import parse_resource_id
+        from azext_jit.wire import wire
+        rules = {}
+        for rule in self.protecting_rules(target):
+            name = records.parse_rule_name(rule['name'])
+            if name.kind == 'allow' and rule.get('id'):
+                rules.setdefault(name.request_id, []).append(rule)
+        checked = [r for r in requests if r.id in rules]
+        if not checked:
+            return
+        since = _earliest_write(rules.values(), self.azure.now())
+        group = parse_resource_id(target.nsg_id)['resource_group']
+        query = f"eventTimestamp ge '{stamp(since)}' and resourceGroupName eq '{group}'"
+        try:
+            events = [wire(e) for e in self.azure.monitor.activity_logs.list(
+                filter=query, select='eventTimestamp,caller,claims,operationName,resourceId,status')]
+        except HttpResponseError as ex:
+            logger.info('The Activity Log could not be read (%s): requestors are not checked.',
+                        explain_http_error(ex).message)
+            events = []
+        writers = _last_writers(events)
+        for request in checked:
+            names = [_comparable_writer(request.requestor, writers.get(r['id'].lower(), (None, None))[1])
+                     for r in rules[request.id]]
+            strangers = sorted({n for n in names if n and not same_person(request.requestor, n)})
+            if strangers:
+                request.requestor_check, request.logged_requestor = MISMATCH, ', '.join(strangers)
+            elif names and all(names):
+                request.requestor_check, request.logged_requestor = CONFIRMED, names[0]
+            else:
+                request.requestor_check, request.logged_requestor = UNKNOWN, None
 
     def remove_expired(self, target, dry_run=False):
         nsg = self._nsg(target)
@@ -286,6 +332,7 @@ class NsgMode(JitMode):
                 "--network-security-group <nsg>`), or take the VM out of JIT with "
                 f"`az vm jit disable -g {target.resource_group} -n {target.name}`.")
         request_id = records.new_request_id()
+        justification = _kept_justification(requestor, justification)
         now = self.azure.now()
         ends = {port.number: now + duration for port, duration in grants}
 
@@ -298,7 +345,7 @@ class NsgMode(JitMode):
                                                ceiling)
                 priorities = sorted(random.sample(free, len(grants)))
             return [records.build_allow_rule(target.id, request_id, port.number, port.protocol, source,
-                                             target.private_ip, priority, ends[port.number], requestor)
+                                             target.private_ip, priority, ends[port.number], requestor, justification)
                     for (port, _), priority in zip(grants, priorities)]
 
         if dry_run:
@@ -335,6 +382,54 @@ class NsgMode(JitMode):
         for rule in self.protecting_rules(target):   # none when detached: only the tag to remove
             changes += self._delete(target, rule, dry_run)
         return changes
+
+
+def _earliest_write(rule_groups, now):
+    """The earliest time any of these allow rules can have been written: its end time less the longest access a
+    policy allows, or as far back as the Activity Log goes for a rule whose end time cannot be trusted."""
+    floor = now - dt.timedelta(days=LOG_MAX_DAYS)
+    starts = []
+    for rule in (r for group in rule_groups for r in group):
+        info = records.parse_allow_description((rule.get('properties') or {}).get('description') or '')
+        starts.append(floor if records.untrusted_end(info, now) else info.until - MAX_DURATION - records.CLOCK_LEEWAY)
+    return max(min(starts), floor)
+
+
+def _last_writers(events):
+    """{rule id (lower): (time, caller as JIT names it)} of each rule's last write that did not fail."""
+    from azext_jit.caller import caller_name
+    writers = {}
+    for event in events:
+        if (event.get('operationName') or {}).get('value', '').lower() != RULE_WRITE_ACTION or \
+                (event.get('status') or {}).get('value', '').lower() == 'failed':
+            continue
+        key = (event.get('resourceId') or '').lower()
+        when = parse_time(event['eventTimestamp'])
+        if key not in writers or when > writers[key][0]:
+            writers[key] = (when, caller_name(event.get('caller'), event.get('claims')))
+    return writers
+
+
+def _comparable_writer(claimed, writer):
+    """The writer, or None when it cannot be compared with the claimed requestor: a managed identity's name
+    (``<group>/<type>/<name>``, see `caller.caller_name`) against a log entry that named its caller only by an id
+    (no `xms_mirid` claim) may be the same identity, so that is unknown rather than a mismatch."""
+    if writer and '/' in (claimed or '') and '/' not in writer and '@' not in writer:
+        return None
+    return writer
+
+
+def _kept_justification(requestor, justification):
+    """The justification as the allow rules' descriptions keep it (Azure allows 140 characters, shared with the end
+    time, the requestor and the request id); a warning says when it had to be shortened."""
+    if not justification or not justification.strip():
+        return None
+    kept = records.stored_justification(requestor, justification)
+    if kept != ' '.join(justification.split()):
+        logger.warning('The justification was shortened to %d characters to fit the NSG rule\'s description (Azure '
+                       'allows 140 characters for the end time, requestor, request id and justification): %r.',
+                       records.justification_room(requestor), kept)
+    return kept
 
 
 def _warn_untrusted(rule, doubt, nsg, dry_run):

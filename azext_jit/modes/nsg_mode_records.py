@@ -8,8 +8,10 @@ VM's policy. Only NSG mode reads or writes these; the NSG resource itself is han
 
 - Deny rule: ``AzVmJit-Deny-<vm key>-<tcp|udp|any>``, description ``az vm jit: protects VM '<name>'``.
 - Allow rule, one per request and port: ``AzVmJit-Allow-<vm key>-<request id>-<port>-<tcp|udp|any>``, with the
-  description ``az vm jit: open until <UTC time> for <requestor>, request <id>``: expiry, requestor and request id
-  are all `list` and `cleanup` need, from any machine. An end time that cannot be read, or that lies further ahead
+  description ``az vm jit: open until <UTC time> for <requestor>, request <id>[; why: <justification>]``: expiry,
+  requestor and request id are all `list` and `cleanup` need, from any machine; the justification, when given, is
+  kept in what is left of Azure's 140 characters (the requester can write the rule but not the VM's tags, so the
+  description is the one place a request can keep it). An end time that cannot be read, or that lies further ahead
   than any policy allows, cannot be trusted: such a rule counts as open until removed (:func:`untrusted_end`).
 - The policy: the VM's tag record ``azvmjit-policy`` (see `vm_records`).
 Names start with ``AzVmJit-`` so they read as ours in the portal and never look like Defender's.
@@ -45,8 +47,12 @@ _REQUEST_ID_RE = re.compile(f"^{_HEX8}$", re.I | re.A)
 
 _DESCRIPTION_TAG = "az vm jit:"
 _ALLOW_DESCRIPTION = f"{_DESCRIPTION_TAG} open until {{until}} for {{requestor}}, request {{request_id}}"
+_WHY = "; why: "
+# The requestor is matched lazily: the first ", request <id>" that ends the text or is followed by the justification
+# ends it, so a justification that itself contains ", request <8 hex>" cannot change the request id read back.
 _ALLOW_DESCRIPTION_RE = re.compile(r"^az vm jit: open until (?P<until>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) "
-                                   r"for (?P<requestor>.+), request (?P<rid>[0-9a-f]{8})$", re.A | re.S)
+                                   r"for (?P<requestor>.+?), request (?P<rid>[0-9a-f]{8})(?:; why: (?P<why>.+))?$",
+                                   re.A | re.S)
 _UNKNOWN_REQUESTOR = "unknown"
 _ELLIPSIS = "..."
 
@@ -58,8 +64,9 @@ CLOCK_LEEWAY = timedelta(minutes=5)
 
 RuleName = namedtuple("RuleName", "kind vmkey request_id port protocol")
 RuleName.__doc__ = """A parsed rule name of ours: kind "deny"|"allow"; request_id and port are None for a deny."""
-AllowDescription = namedtuple("AllowDescription", "until requestor request_id")
-AllowDescription.__doc__ = """What an allow rule's description carries: aware UTC expiry, requestor, request id."""
+AllowDescription = namedtuple("AllowDescription", "until requestor request_id justification", defaults=(None,))
+AllowDescription.__doc__ = """What an allow rule's description carries: aware UTC expiry, requestor, request id and
+the justification (None when the request gave none)."""
 
 
 def vm_key(vm_id):
@@ -137,25 +144,59 @@ def is_ours(name):
     return lower(name).startswith(NAME_PREFIX.lower())
 
 
-def allow_description(until, requestor, request_id):
-    """``az vm jit: open until 2026-11-25T15:00:00Z for alice@contoso.com, request 1a2b3c4d`` (<= 140 chars).
+def _one_line(text):
+    """Printable text on one line: control characters become spaces, runs of white space one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text or "")).split())
+
+
+def _shorten(text, room):
+    return text if len(text) <= room else text[:max(room - len(_ELLIPSIS), 0)].rstrip() + _ELLIPSIS
+
+
+def allow_description(until, requestor, request_id, justification=None):
+    """``az vm jit: open until 2026-11-25T15:00:00Z for alice@contoso.com, request 1a2b3c4d; why: INC123 disk full``
+    (<= 140 chars).
 
     The description is where NSG mode keeps what ``cleanup`` and ``list`` need (expiry, who, which request),
     so another machine finds it in Azure. The expiry is cut to the second (never later than asked). The
     requestor is shortened with "..." to fit; control characters become spaces; an empty one is "unknown".
+    The justification gets what room the requestor leaves (:func:`justification_room`), shortened with "..."
+    beyond it; an empty one is left out.
     """
     rid = normalize_request_id(request_id)
     until_text = stamp(until)
-    who = " ".join("".join(ch if ch.isprintable() else " " for ch in str(requestor or "")).split())
-    who = who or _UNKNOWN_REQUESTOR
+    who = _one_line(requestor) or _UNKNOWN_REQUESTOR
     room = MAX_DESCRIPTION_LENGTH - len(_ALLOW_DESCRIPTION.format(until=until_text, requestor="", request_id=rid))
-    if len(who) > room:
-        who = who[:room - len(_ELLIPSIS)].rstrip() + _ELLIPSIS
-    return _ALLOW_DESCRIPTION.format(until=until_text, requestor=who, request_id=rid)
+    who = _shorten(who, room)
+    text = _ALLOW_DESCRIPTION.format(until=until_text, requestor=who, request_id=rid)
+    why = _one_line(justification)
+    left = MAX_DESCRIPTION_LENGTH - len(text) - len(_WHY)
+    if why and left >= len(_ELLIPSIS) + 1:
+        text += _WHY + _shorten(why, left)
+    return text
+
+
+def justification_room(requestor):
+    """How many characters of a justification an allow rule's description keeps for this requestor."""
+    sample = allow_description(datetime(2000, 1, 1, tzinfo=timezone.utc), requestor, "00000000")
+    return max(MAX_DESCRIPTION_LENGTH - len(sample) - len(_WHY), 0)
+
+
+def stored_justification(requestor, justification):
+    """The justification as an allow rule's description keeps it for this requestor (None when empty or no room)."""
+    text = allow_description(datetime(2000, 1, 1, tzinfo=timezone.utc), requestor, "00000000", justification)
+    return parse_allow_description(text).justification
+
+
+def stored_requestor(requestor):
+    """The requestor as an allow rule's description keeps it (shortened to fit, on one line)."""
+    return parse_allow_description(allow_description(datetime(2000, 1, 1, tzinfo=timezone.utc), requestor,
+                                                     "00000000")).requestor
 
 
 def parse_allow_description(text):
-    """``AllowDescription(until, requestor, request_id)`` from :func:`allow_description`'s text, else None.
+    """``AllowDescription(until, requestor, request_id, justification)`` from :func:`allow_description`'s text,
+    else None.
 
     The regex is anchored at both ends, so a requestor containing ", request " still parses.
     """
@@ -166,7 +207,7 @@ def parse_allow_description(text):
         until = datetime.strptime(match.group("until"), STAMP_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
         return None
-    return AllowDescription(until, match.group("requestor"), match.group("rid"))
+    return AllowDescription(until, match.group("requestor"), match.group("rid"), match.group("why"))
 
 
 def untrusted_end(info, now):
@@ -241,11 +282,13 @@ def deny_ceiling(rules, vm_id):
     return min(found) if found else None
 
 
-def build_allow_rule(vm_id, request_id, port, protocol, source, private_ip, priority, until, requestor):
+def build_allow_rule(vm_id, request_id, port, protocol, source, private_ip, priority, until, requestor,
+                     justification=None):
     """One request's allow rule for one port: from ``source`` (an IP/CIDR, or a list of them) to the private IP.
 
     The description carries expiry, requestor and request id (:func:`allow_description`), which is all
     ``cleanup`` and ``list`` need to work from any machine.
     """
     return inbound_rule(allow_rule_name(vm_id, request_id, port, protocol), "Allow", protocol, source, private_ip,
-                        [PortSpec(int(port)).number], priority, allow_description(until, requestor, request_id))
+                        [PortSpec(int(port)).number], priority,
+                        allow_description(until, requestor, request_id, justification))

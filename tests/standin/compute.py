@@ -69,3 +69,60 @@ def patch_vm(req):
         vm['etag'] = '"{}"'.format(int(vm['etag'].strip('"')) + 1)
         req.world.record_event(req.caller, 'Microsoft.Compute/virtualMachines/write', vm['id'], http_method='PATCH')
     return Response(200, copy.deepcopy(vm))
+
+
+# -- more doors into a VM: a second NIC, a second IP configuration (test topology builders) ----------------------
+def add_nic(world, vm_id, name, private_ip, public_ip=None, nsg_id=None, subnet_id=None, sku='Standard'):
+    """Attach one more, non-primary NIC to a VM, in the primary NIC's subnet unless `subnet_id` says otherwise,
+    with a public IP of `sku` when `public_ip` (an address) is given. Returns the NIC."""
+    from . import network
+    vm = world.get(vm_id)
+    parts = vm_id.split('/')
+    sub, rg = parts[2], parts[4]
+    refs = vm['properties']['networkProfile']['networkInterfaces']
+    primary = world.get(refs[0]['id'])
+    subnet_id = subnet_id or primary['properties']['ipConfigurations'][0]['properties']['subnet']['id']
+    pip_id = _public_ip(world, sub, rg, name + '-ip', public_ip, vm['location'], sku) if public_ip else None
+    nic = network.create_nic(world, sub, rg, name, subnet_id, private_ip, pip_id, nsg_id, vm['location'],
+                             primary=False)
+    refs.append({'id': nic['id'], 'properties': {'primary': False}})
+    return nic
+
+
+def add_ip_config(world, nic_id, name, private_ip, public_ip=None, sku='Standard'):
+    """Give a NIC a secondary IP configuration (in its primary configuration's subnet), with a public IP of `sku`
+    when `public_ip` (an address) is given. Returns the IP configuration."""
+    nic = world.get(nic_id)
+    parts = nic_id.split('/')
+    first = nic['properties']['ipConfigurations'][0]
+    config = {'name': name, 'id': nic_id + '/ipConfigurations/' + name, 'etag': world.new_etag(),
+              'type': 'Microsoft.Network/networkInterfaces/ipConfigurations',
+              'properties': {'provisioningState': 'Succeeded', 'privateIPAddress': private_ip,
+                             'privateIPAllocationMethod': 'Static', 'privateIPAddressVersion': 'IPv4',
+                             'primary': False, 'subnet': dict(first['properties']['subnet'])}}
+    if public_ip:
+        config['properties']['publicIPAddress'] = {
+            'id': _public_ip(world, parts[2], parts[4], nic['name'] + '-' + name + '-ip', public_ip, nic['location'],
+                             sku)}
+    nic['properties']['ipConfigurations'].append(config)
+    return config
+
+
+def _public_ip(world, sub, rg, name, address, location, sku):
+    from . import network
+    pip = network.create_public_ip(world, sub, rg, name, address, location)
+    pip['sku'] = {'name': sku, 'tier': 'Regional'}
+    if sku == 'Basic':
+        pip['properties']['publicIPAllocationMethod'] = 'Dynamic'
+    return pip['id']
+
+
+def place_rule(world, nsg_id, rule):
+    """Put a rule (`{'name', 'properties'}`) into an NSG as a finished write would leave it, with no Activity Log
+    event (as when its event has not reached the log yet). Test set-up, not an API."""
+    from . import network
+    props = copy.deepcopy(rule['properties'])
+    network._normalise_rule(props)  # pylint: disable=protected-access
+    stored, _ = network._store_rule(  # pylint: disable=protected-access
+        world, world.get(nsg_id), rule['name'], props, 'Succeeded')
+    return stored

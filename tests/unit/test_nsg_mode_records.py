@@ -72,7 +72,7 @@ UNTIL = datetime(2026, 11, 25, 15, 0, 0, tzinfo=timezone.utc)
 def test_allow_description_text_and_round_trip():
     text = records.allow_description(UNTIL, "alice@contoso.com", "1a2b3c4d")
     assert text == "az vm jit: open until 2026-11-25T15:00:00Z for alice@contoso.com, request 1a2b3c4d"
-    assert records.parse_allow_description(text) == (UNTIL, "alice@contoso.com", "1a2b3c4d")
+    assert records.parse_allow_description(text) == (UNTIL, "alice@contoso.com", "1a2b3c4d", None)
 
 
 def test_allow_description_converts_to_utc_and_drops_microseconds():
@@ -97,6 +97,31 @@ def test_allow_description_awkward_requestors():
     assert records.parse_allow_description(records.allow_description(UNTIL, tricky, "1a2b3c4d")).requestor == tricky
     assert records.parse_allow_description(records.allow_description(UNTIL, "", "1a2b3c4d")).requestor == "unknown"
     assert records.parse_allow_description(records.allow_description(UNTIL, "a\nb\tc", "1a2b3c4d")).requestor == "a b c"
+
+
+def test_allow_description_keeps_the_justification_after_the_request_id():
+    text = records.allow_description(UNTIL, "alice@contoso.com", "1a2b3c4d", "INC42: fix\ndisk")
+    assert text.endswith(", request 1a2b3c4d; why: INC42: fix disk")
+    assert records.parse_allow_description(text) == (UNTIL, "alice@contoso.com", "1a2b3c4d", "INC42: fix disk")
+
+
+def test_a_justification_cannot_change_the_request_id_or_requestor_read_back():
+    text = records.allow_description(UNTIL, "eve", "1a2b3c4d", "x, request 99999999")
+    parsed = records.parse_allow_description(text)
+    assert (parsed.requestor, parsed.request_id, parsed.justification) == ("eve", "1a2b3c4d", "x, request 99999999")
+
+
+def test_a_long_justification_is_shortened_to_fit_140_and_the_requestor_is_kept_whole():
+    app_id = "0b5a3c2e-1f4d-4e6a-9b8c-7d6e5f4a3b2c"
+    text = records.allow_description(UNTIL, app_id, "1a2b3c4d", "w" * 300)
+    parsed = records.parse_allow_description(text)
+    assert len(text) == 140 and parsed.requestor == app_id and parsed.justification.endswith("...")
+    assert len(parsed.justification) == records.justification_room(app_id)
+    assert records.stored_justification(app_id, "w" * 300) == parsed.justification
+
+
+def test_an_empty_justification_is_left_out():
+    assert records.allow_description(UNTIL, "bob", "deadbeef", "  ").endswith("request deadbeef")
 
 
 @pytest.mark.parametrize("text", [None, "", "Allow SSH", "az vm jit: protects VM 'vm1'",
@@ -187,7 +212,7 @@ def test_build_allow_rule():
     assert records.parse_rule_name(r["name"]) == records.RuleName("allow", records.vm_key(VM_ID), "1a2b3c4d", 53, "UDP")
     assert (props["access"], props["protocol"], props["sourceAddressPrefix"], props["destinationAddressPrefix"],
             props["destinationPortRange"], props["priority"]) == ("Allow", "Udp", "203.0.113.7", IP, "53", 100)
-    assert records.parse_allow_description(props["description"]) == (UNTIL, "alice@contoso.com", "1a2b3c4d")
+    assert records.parse_allow_description(props["description"]) == (UNTIL, "alice@contoso.com", "1a2b3c4d", None)
     plural = records.build_allow_rule(VM_ID, "1a2b3c4d", 22, "TCP", ["1.2.3.4", "5.6.7.0/24"], IP, 101, UNTIL, "a")
     assert plural["properties"]["sourceAddressPrefixes"] == ["1.2.3.4", "5.6.7.0/24"]
     assert "sourceAddressPrefix" not in plural["properties"]
