@@ -126,15 +126,20 @@ def explain_http_error(ex):
                            f'{REPEAT} If it fails again, look for the failed operation in the Activity Log.')
     if status == 403 or code == 'AuthorizationFailed':
         return _not_allowed(message)
-    if status == 404:
-        return NotFound(message, 'Check the name, resource group and subscription (`az account show`).')
     if status == 429:
         return _throttled(code, message)
     if status and 400 <= status < 500:
-        return AzureRefused(f"{f'{code}: ' if code else ''}{message}")
+        return _refused(status, code, message)
     return AzureFailed(f"Azure failed to complete the request ({' '.join(str(p) for p in (status, code) if p)}"
                        f"{': ' if status or code else ''}{message or _one_line(ex)}).",
                        f'{REPEAT} If it keeps failing, Azure may have an outage: see https://status.azure.com.')
+
+
+def _refused(status, code, message):
+    """A 4xx answer other than 403 and 429: Azure looked at the request and said no."""
+    if status == 404:
+        return NotFound(message, 'Check the name, resource group and subscription (`az account show`).')
+    return AzureRefused(f"{f'{code}: ' if code else ''}{message}")
 
 
 def _explain_no_answer(ex):

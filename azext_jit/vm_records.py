@@ -146,9 +146,16 @@ def merge_tags(azure, vm_id, tags, new):
     tags.update(new)
 
 
+def tag_value(tags, name):
+    """The value of the tag `name`, whatever the case of its name as stored (Azure compares tag names
+    case-insensitively), or None."""
+    stored = tag_name(tags, name)
+    return None if stored is None else tags[stored]
+
+
 def delete_tags(azure, vm_id, tags, names):
     from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
-    names = [n for n in names if n in tags]
+    names = [stored for stored in (tag_name(tags, n) for n in names) if stored is not None]
     if names:
         _patch_tags(azure, vm_id, TagsPatchResource(operation='Delete',
                                                     properties=Tags(tags={n: tags[n] for n in names})))

@@ -231,13 +231,13 @@ class DefenderMode(JitMode):
         """A VM listed in a Defender policy, or one this extension enabled in Defender mode (its tag says so) whose
         entry has since vanished (another writer's PUT replaced the policy): `show` and `list` must say so rather
         than call it unprotected and say nothing."""
-        return self.policy_holding(target)[1] is not None or bool(target.tags.get(MARKER))
+        return self.policy_holding(target)[1] is not None or bool(vm_records.tag_value(target.tags, MARKER))
 
     def policy_of(self, target):
         _, entry = self.policy_holding(target)
         if entry:
             return entry_to_policy(entry)
-        if target.tags.get(MARKER):
+        if vm_records.tag_value(target.tags, MARKER):
             raise NotPossible(
                 f"{target.describe()} was enabled in Defender mode, but Defender's JIT policy no longer lists it: "
                 "another writer's update of the policy replaced it (or it was removed outside this extension), "
@@ -414,7 +414,7 @@ class DefenderMode(JitMode):
 
     def disable(self, target, dry_run=False):
         changes = self._write_entries([target], {target.id: None}, dry_run)
-        if target.tags.get(MARKER):
+        if vm_records.tag_value(target.tags, MARKER):
             changes.append(Change('delete', 'tags', target.id, target.name, {'record': [MARKER]}, target.id))
             if not dry_run:
                 vm_records.delete_tags(self.azure, target.id, target.tags, [MARKER])
@@ -426,7 +426,7 @@ class DefenderMode(JitMode):
         changes = []
         for target in group:
             value = policy_id or (self.policy_holding(target)[0] or {}).get('id') or DEFAULT_POLICY
-            if target.tags.get(MARKER) == value:
+            if vm_records.tag_value(target.tags, MARKER) == value:
                 continue
             changes.append(Change('update', 'tags', target.id, target.name, {'record': [MARKER]}, target.id))
             if not dry_run:

@@ -72,7 +72,7 @@ class NsgMode(JitMode):
 
     # -- reading -------------------------------------------------------------------------------------
     def holds(self, target):
-        return records.POLICY_TAG in (target.tags or {})
+        return vm_records.present(target.tags, records.POLICY_TAG)
 
     def policy_of(self, target):
         if not self.holds(target):
@@ -107,7 +107,7 @@ class NsgMode(JitMode):
     def leftover_rules(self, target):
         """This VM's rules still in its NSG although it has no NSG-mode policy: what a disable cut short (or a
         policy tag removed by hand) left behind. `disable(target)` removes them. [] while the policy exists."""
-        if records.POLICY_TAG in (target.tags or {}) or not target.nsg_id:
+        if vm_records.present(target.tags, records.POLICY_TAG) or not target.nsg_id:
             return []
         return self.protecting_rules(target)
 
@@ -259,10 +259,11 @@ class NsgMode(JitMode):
             # The policy first: writing it needs the administrator's permission (tags), so a caller without it
             # is stopped before any rule is written; if a rule write fails afterwards, the next run adds it.
             merge, delete = vm_records.changes_for(target.tags, records.POLICY_TAG, policy.to_dict())
-            earlier = vm_records.read(target.tags, records.POLICY_TAG) if records.POLICY_TAG in target.tags else None
-            written = any(target.tags.get(k) != v for k, v in merge.items()) or delete
+            stored = vm_records.present(target.tags, records.POLICY_TAG)
+            earlier = vm_records.read(target.tags, records.POLICY_TAG) if stored else None
+            written = any(vm_records.tag_value(target.tags, k) != v for k, v in merge.items()) or delete
             if written:
-                changes.append(Change('update' if records.POLICY_TAG in target.tags else 'create', 'policy',
+                changes.append(Change('update' if stored else 'create', 'policy',
                                       target.id, target.name, {'policy': policy.to_dict(), 'storedIn': 'VM tags'},
                                       target.id))
                 if not dry_run:
@@ -375,7 +376,7 @@ class NsgMode(JitMode):
         an earlier disable cut short between the two steps are removed all the same.
         """
         changes = []
-        if records.POLICY_TAG in target.tags:
+        if vm_records.present(target.tags, records.POLICY_TAG):
             changes.append(Change('delete', 'policy', target.id, target.name, {'storedIn': 'VM tags'}, target.id))
             if not dry_run:
                 vm_records.write(self.azure, target.id, target.tags, records.POLICY_TAG, None)
