@@ -38,7 +38,7 @@ def _enabled_mode(modes, target, mode):
 
 
 # -- show / list --------------------------------------------------------------------------------------
-def show_jit(cmd, resource_group_name, vm_name, mode=AUTO):
+def show_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO):
     from azext_jit import views
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
@@ -75,6 +75,10 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
                all_vms=False, mode=AUTO, dry_run=False, yes=False):
     from azext_jit import protection
     from azext_jit.policy import build_policy
+    if all_vms and vm_name and not getattr(vm_name, 'is_default', False):
+        from azext_jit.errors import BadInput
+        raise BadInput('--all and --name cannot be used together.',
+                       'Name one VM with -g and -n, or protect every VM with --all (with -g: every VM of that group).')
     azure, modes = _session(cmd, announce=True)
     if all_vms:  # --all means every VM: configured defaults (az configure --defaults vm=/group=) do not narrow it
         vm_name = None
@@ -150,7 +154,7 @@ def _can_hold(jit_mode, target):
     return reason is None
 
 
-def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
+def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=False):
     from azext_jit import protection, revocations
     from azext_jit.access_requests import ACTIVE
     from azext_jit.commands import CONFIRM_IN_HANDLER
@@ -187,8 +191,8 @@ def disable_jit(cmd, resource_group_name, vm_name, mode=AUTO, dry_run=False):
 
 
 # -- request / revoke ---------------------------------------------------------------------------------
-def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None, source=None, justification=None,
-                   mode=AUTO, dry_run=False):
+def request_access(cmd, resource_group_name=None, vm_name=None, ports=None, duration=None, source=None,
+                   justification=None, mode=AUTO, dry_run=False):
     from azext_jit import caller, views
     from azext_jit.access_requests import check_room
     from azext_jit.policy import check_request
@@ -209,8 +213,8 @@ def request_access(cmd, resource_group_name, vm_name, ports=None, duration=None,
     return views.request_view(target, request, changes + opened, dry_run)
 
 
-def revoke_access(cmd, resource_group_name, vm_name, ports=None, request_id=None, all_requests=False, mode=AUTO,
-                  dry_run=False):
+def revoke_access(cmd, resource_group_name=None, vm_name=None, ports=None, request_id=None, all_requests=False,
+                  mode=AUTO, dry_run=False):
     """Close access now: by default the caller's own requests, `--request-id` one request, `--all` everyone's.
     Already expired or revoked access is not an error: there is just nothing to do."""
     from azext_jit import caller, revocations

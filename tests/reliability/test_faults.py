@@ -242,22 +242,12 @@ KINDS = {
     'lro-failed': _lro_failed,
     'kill': _kill,
 }
-FINDING_8 = ('a rule write Azure accepted but whose outcome the client never learns (its long-running operation '
-             'ends Failed, or every poll loses its connection) leaves the allow rule open: the rule is registered '
-             'for rollback only after its PUT succeeds; a dropped connection is reported as a raw exception text '
-             '(issue #8, finding 8)')
-KNOWN = {
-    ('nsg', 'drop'): FINDING_8,
-    ('defender', 'drop'): FINDING_8,
-    ('nsg', 'lro-failed'): FINDING_8,
-}
 
 
 def _cases():
     for kind in KINDS:
         for mode in ('nsg', 'defender'):
-            marks = [pytest.mark.xfail(strict=True, reason=KNOWN[mode, kind])] if (mode, kind) in KNOWN else []
-            yield pytest.param(mode, kind, marks=marks, id=f'{kind}-{mode}')
+            yield pytest.param(mode, kind, id=f'{kind}-{mode}')
 
 
 @pytest.mark.parametrize('mode,kind', list(_cases()))

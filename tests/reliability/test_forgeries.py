@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import re
 
-import pytest
 
 from tests.harness import enable, error_lines, jit, product_rules, rules, writes_since
 from tests.reliability import world_state as ws
@@ -66,8 +65,6 @@ def refused(result, standin, mark, code=2):
     return result.code == code and len(error_lines(result)) == 1 and not writes_since(standin.world, mark)
 
 
-@pytest.mark.xfail(strict=True, reason='disable writes whatever rule a restore record in the VM\'s tags names, into '
-                   'whatever NSG it names (issue #8, finding 1)')
 def test_a_forged_restore_record_makes_disable_write_nothing_enable_did_not_remove(az, standin, rg, defender_off,
                                                                                    tally):
     counted = tally('forgeries')
@@ -159,8 +156,6 @@ def test_hand_made_allow_rules_with_untrusted_end_times_are_removed_by_cleanup(a
     counted.verify()
 
 
-@pytest.mark.xfail(strict=True, reason='show reports the requestor a rule\'s description claims, never the caller '
-                   'Azure\'s Activity Log names for the rule (issue #8, finding 11)')
 def test_a_hand_written_rule_claiming_another_requestor_shows_who_wrote_it(
         az, az_as, standin, rg, defender_off, tally):
     counted = tally('forgeries')

@@ -49,7 +49,7 @@ CASES = [
     ('enable-missing-group', ['enable', '-g', 'rg-missing-{rg}', '-n', 'plain', '--yes'], 3, 'rg-missing'),
     ('enable-missing-vm-by-id', ['enable', '--yes', '--ids', '/subscriptions/{sub}/resourceGroups/{rg}/providers/'
                                  'Microsoft.Compute/virtualMachines/missing'], 3, 'missing'),
-    # --dry-run: today the conflicting --all wins and would enable every VM of the subscription
+    # --dry-run, so that a regression where --all wins cannot enable every VM of the subscription
     ('enable-vm-and-all', [*ENABLE, '--all', '--dry-run'], 2, '--all'),
     # request, NSG mode: input that cannot be a request, and requests the policy refuses
     ('request-port-0', [*REQ[:-4], '--ports', '0', '--source', '198.51.100.7'], 2, 'port'),
@@ -105,13 +105,11 @@ CASES = [
     ('show-mode-unknown', ['show', *N1, '--mode', 'bogus'], 2, 'bogus'),
     ('list-status-unknown', ['list', '-g', '{rg}', '--status', 'bogus'], 2, 'bogus'),
     ('list-missing-group', ['list', '-g', 'rg-missing-{rg}'], 3, 'rg-missing'),
+    ('show-name-without-group', ['show', '-n', 'n1'], 2, 'resource-group'),
+    ('request-name-without-group', ['request', '-n', 'n1', '--source', '198.51.100.7'], 2, 'resource-group'),
+    ('revoke-name-without-group', ['revoke', '-n', 'n1'], 2, 'resource-group'),
+    ('show-nothing-named', ['show'], 2, 'resource-group'),
 ]
-KNOWN = {
-    'enable-vm-and-all': 'enable accepts -n with --all and acts on every VM of the subscription instead of refusing '
-                         'the conflicting flags (not yet an issue #8 finding)',
-    'disable-name-without-group': "disable -n without -g exits 1 with az's '(--resource-group | --ids) are "
-                                  "required' where enable exits 2 (not yet an issue #8 finding)",
-}
 
 
 @pytest.fixture(scope='module')
@@ -130,8 +128,7 @@ def shared(standin, az_env):
 
 def _params():
     for case in CASES:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN[case[0]])] if case[0] in KNOWN else []
-        yield pytest.param(*case[1:], id=case[0], marks=marks)
+        yield pytest.param(*case[1:], id=case[0])
 
 
 @pytest.mark.parametrize('args,code,fragment', list(_params()))
