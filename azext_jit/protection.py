@@ -35,7 +35,7 @@ from azext_jit.nsg import client as nsg_client
 from azext_jit.nsg.conflicts import classify_conflicts
 from azext_jit.nsg.priorities import MAX_PRIORITY, MIN_PRIORITY, choose_deny_priority, used_priorities
 from azext_jit.nsg.rules import (MAX_DESCRIPTION_LENGTH, destination_prefixes, format_pairs, is_allow, port_pairs,
-                                 port_ranges, rule_properties, rules_equivalent, rules_of)
+                                 port_ranges, rule_allows_any_source, rule_properties, rules_equivalent, rules_of)
 from azext_jit.ports import normalize_protocol
 from azext_jit.wire import wire
 
@@ -53,11 +53,18 @@ def plan_conflicts(azure, target, policy, mode, jit_modes):
     rules = rules_of(nsg_client.read_nsg(azure, target.nsg_id))
     conflicts = classify_conflicts(rules, [(p.number, p.protocol) for p in policy.ports], target.private_ip,
                                    mode.deny_priority(target, rules), target.asg_ids,
-                                   is_jit_rule=lambda rule: any(m.owns_rule(rule) for m in jit_modes),
+                                   is_jit_rule=lambda rule: _jit_rule(rule, jit_modes),
                                    nsg_id=target.nsg_id)
     for warning in conflicts.warnings:
         logger.warning('%s: %s', target.name, warning)
     return conflicts
+
+
+def _jit_rule(rule, jit_modes):
+    """A rule a JIT mode wrote, which is never a conflict. A JIT mode never writes an allow rule from any source, so one
+    named like a JIT rule is someone else's (anyone with rule write permission can name a rule so) and is judged
+    like any other rule."""
+    return any(m.owns_rule(rule) for m in jit_modes) and not (is_allow(rule) and rule_allows_any_source(rule))
 
 
 def confirm_removals(plans, yes):
@@ -253,6 +260,7 @@ class RestorePlan:
     handover: dict = field(default_factory=dict)
     keep: list = field(default_factory=list)
     saved: object = None
+    unproven: list = field(default_factory=list)
 
 
 def protected_ports(target, held, jit_modes):
@@ -338,19 +346,96 @@ def plan_restore(azure, target, held, jit_modes):
             plan.keep.append(item)
             seen.add(_entry_key(item))
             continue
-        problem = problem or reach_problem(rule, ports, target)
+        if problem is None and any(m.owns_rule(rule) for m in jit_modes):
+            problem = "its name is one JIT gives its own rules, and enable never removes JIT's own rules"
+        reach = None if problem else reach_problem(rule, ports, target)
+        if reach:   # kept, not dropped: the policy's ports may have changed since enable removed it
+            _hold_back(target, item, reach)
+            plan.keep.append(item)
+            seen.add(_entry_key(item))
+            continue
+        if problem is None and beyond_vm(rule, ports, target):
+            plan.unproven.append((item, beyond_vm(rule, ports, target)))
+            seen.add(_entry_key(item))
+            continue
         if problem:
             logger.warning("Rule %s in the record of rules enable removed from %s is not restored: %s. It is dropped "
                            "from the record. Its definition: %s", _label(item), target.describe(), problem,
                            _definition(item))
             continue
         seen.add(_entry_key(item))
-        guarded = still_protected_by(nsg, rule, target, jit_modes)
-        if guarded:
-            _hand_over(azure, nsg, target, item, guarded, plan, found)
-        else:
-            plan.restore.append((target.nsg_id, rule))
+        _place(azure, nsg, target, item, rule, plan, found, jit_modes)
+    _prove_removals(azure, nsg, target, plan, found, jit_modes)
     return plan
+
+
+def _place(azure, nsg, target, item, rule, plan, found, jit_modes):
+    """A checked entry: written back, or handed over to the VM whose JIT it would defeat."""
+    guarded = still_protected_by(nsg, rule, target, jit_modes)
+    if guarded:
+        _hand_over(azure, nsg, target, item, guarded, plan, found)
+    else:
+        plan.restore.append((target.nsg_id, rule))
+
+
+def beyond_vm(rule, ports, target):
+    """What `rule` opens beyond the VM's protected ports at its own address, as a short text, or None.
+
+    A record entry that opens only protected ports of the VM's own address can do no more than the VM's ports
+    did before JIT; one that opens more (other ports, other addresses) is restored only with evidence that the
+    rule really was removed from this NSG (`_prove_removals`): anyone who can write the VM's tags can write a
+    record."""
+    numbers = {n for n, _ in port_pairs(ports)}
+    extra = []
+    if any(low != high or low not in numbers for low, high in port_ranges(rule)):
+        extra.append('other ports')
+    props = rule_properties(rule)
+    if [p for p in destination_prefixes(rule) if not _same_address(p, target.private_ip)] or \
+            props.get('destinationApplicationSecurityGroups'):
+        extra.append('other addresses')
+    return ' and '.join(extra) or None
+
+
+def _prove_removals(azure, nsg, target, plan, found, jit_modes):
+    """Restore the wide entries that Azure's Activity Log shows were deleted from this NSG (within its 90 days);
+    hold back the rest with their definitions."""
+    if not plan.unproven:
+        return
+    deleted = deleted_rules(azure, target.nsg_id)
+    for item, extra in plan.unproven:
+        if item['name'].lower() in deleted:
+            rule = {'name': item['name'], 'properties': dict(item['properties'])}
+            _place(azure, nsg, target, item, rule, plan, found, jit_modes)
+            continue
+        _hold_back(target, item, f"it opens {extra} than the VM's protected ports at its address, and the Activity "
+                                 "Log shows no deletion of it from this NSG in the last 90 days, so JIT cannot tell it "
+                                 "from a record written by someone else")
+        plan.keep.append(item)
+    plan.unproven = []
+
+
+def deleted_rules(azure, nsg_id):
+    """Lower-case names of the rules the Activity Log shows deleted from `nsg_id` in its 90 days (one query, scoped
+    by the NSG's resource group, the one filter Azure accepts with the time range); empty when unreadable."""
+    import datetime as dt
+    from azure.core.exceptions import HttpResponseError
+    from azext_jit.times import stamp
+    group = parse_resource_id(nsg_id)['resource_group']
+    since = azure.now() - dt.timedelta(days=89, hours=23)
+    prefix = f"{nsg_id.lower().rstrip('/')}/securityrules/"
+    try:
+        events = [wire(e) for e in azure.monitor.activity_logs.list(
+            filter=f"eventTimestamp ge '{stamp(since)}' and resourceGroupName eq '{group}'",
+            select='operationName,resourceId,status')]
+    except HttpResponseError as ex:
+        logger.warning('The Activity Log could not be read (%s): wide rules in the restore record stay held back.',
+                       getattr(ex, 'reason', None) or ex.__class__.__name__)
+        return set()
+    return {(e.get('resourceId') or '').lower()[len(prefix):] for e in events
+            if (e.get('resourceId') or '').lower().startswith(prefix)
+            and (e.get('operationName') or {}).get('value', '').lower() ==
+            'microsoft.network/networksecuritygroups/securityrules/delete'
+            and (e.get('status') or {}).get('value') == 'Succeeded'}
 
 
 def _hold_back(target, item, why):

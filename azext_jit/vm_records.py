@@ -121,10 +121,37 @@ def revocations(tags):
     for name, value in (tags or {}).items():
         if name.lower().startswith(REVOKED):
             try:
-                out[name[len(REVOKED):]] = json.loads(value)
+                record = json.loads(value)
             except ValueError:
                 continue
+            if _well_formed_revocation(record):
+                out[name[len(REVOKED):]] = record
     return out
+
+
+def _well_formed_revocation(record):
+    """Whether a revocation record has the shape `revocations.record_revocations` writes. Anyone who can write the
+    VM's tags can write one, so a record of another shape is ignored rather than trusted or allowed to break a
+    command (a revocation record never decides by itself that access is closed)."""
+    from azext_jit.times import parse_time
+    if not isinstance(record, dict):
+        return False
+    ports = record.get('ports', [])
+    if not isinstance(ports, list) or len(ports) > 100 or \
+            not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports):
+        return False
+    if any(record.get(key) is not None and not isinstance(record[key], str)
+           for key in ('src', 'req', 'by', 'end', 'at', 'protocol')):
+        return False
+    if record.get('protocol') not in (None, 'TCP', 'UDP', '*'):
+        return False
+    for key in ('end', 'at'):
+        if record.get(key):
+            try:
+                parse_time(record[key])
+            except (ValueError, TypeError, OverflowError):
+                return False
+    return True
 
 
 def revocation_tag(request_id, record):

@@ -35,10 +35,11 @@ from azext_jit.log import get_logger
 from azext_jit.modes import nsg_mode_records as records
 from azext_jit.modes.base import JitMode
 from azext_jit.nsg import client as nsg_client
-from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, choose_allow_priorities, choose_deny_priority, \
-    used_priorities
+from azext_jit.nsg.conflicts import classify_conflicts
+from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, MAX_PRIORITY, choose_allow_priorities, \
+    choose_deny_priority, used_priorities
 from azext_jit.nsg.rules import (destination_prefixes, group_ports_by_protocol, is_allow, prefix_contains_ip,
-                                 rule_allows_any_source, rule_covers_port, rules_equivalent, rules_of,
+                                 priority_of, rule_allows_any_source, rule_covers_port, rules_equivalent, rules_of,
                                  source_prefixes)
 from azext_jit.policy import JitPolicy
 from azext_jit.revocations import revoked_requests
@@ -293,8 +294,17 @@ class NsgMode(JitMode):
         denies = [r for r in self.protecting_rules(target) if records.parse_rule_name(r['name']).kind == 'deny'
                   and not is_allow(r) and rule_allows_any_source(r)
                   and any(prefix_contains_ip(d, target.private_ip) for d in destination_prefixes(r))]
-        return sorted((p.number, p.protocol) for p in policy.ports
-                      if not any(rule_covers_port(r, p.number, p.protocol) for r in denies))
+        rules = rules_of(self._nsg(target))
+        missing = []
+        for port in policy.ports:
+            closing = [priority_of(r) for r in denies if rule_covers_port(r, port.number, port.protocol)]
+            # An allow-any rule ahead of the deny rule opens the port whatever its name (one named like ours
+            # included: anyone with rule write permission can name a rule so).
+            if not closing or classify_conflicts(
+                    [r for r in rules if (priority_of(r) or MAX_PRIORITY + 1) < min(closing)],
+                    [(port.number, port.protocol)], target.private_ip, min(closing), target.asg_ids).remove:
+                missing.append((port.number, port.protocol))
+        return sorted(missing)
 
     def _write_deny_rules(self, target, policy, dry_run):
         ports = [(p.number, p.protocol) for p in policy.ports]

@@ -96,7 +96,7 @@ def test_a_forged_record_naming_another_vms_nsg_writes_nothing_there(az, standin
     (dict(port='8080'), 'port JIT protects there (22/TCP)'),
     (dict(port='22', destination='10.9.9.9'), "at the VM's address"),
 ], ids=['port-not-protected', 'another-address'])
-def test_a_forged_allow_all_rule_the_vm_never_had_removed_is_refused(az, standin, rg, mode, forged, why):
+def test_a_forged_allow_all_rule_the_vm_never_had_removed_is_held_back(az, standin, rg, mode, forged, why):
     vm = standin.vm(rg, 'vm1')
     enable(az, rg, 'vm1', mode)
     forge(standin, vm, [allow_all(vm['nsg_id'], **forged)])
@@ -104,8 +104,35 @@ def test_a_forged_allow_all_rule_the_vm_never_had_removed_is_refused(az, standin
     result = az.run('vm', 'jit', 'disable', '-g', rg, '-n', 'vm1', '--yes')
     assert result.code == 0, result
     assert 'Forged' not in rules_by_name(standin, vm['nsg_id'])
-    assert "Rule 'Forged'" in result.stderr and 'is not restored' in result.stderr and why in result.stderr, result
-    assert restore_tags(standin, vm) == {}
+    assert "Rule 'Forged' stays removed" in result.stderr and why in result.stderr, result
+    assert [e['name'] for e in record_of(standin, vm)] == ['Forged'], 'held back, never written'
+
+
+def test_a_forged_wide_rule_for_the_vms_own_nsg_is_held_back_without_a_deletion_in_the_activity_log(
+        az, standin, rg, mode):
+    """A rule from anywhere to every address on the VM's protected port is one enable would remove, so only Azure's
+    record of its deletion from this NSG lets disable write it back; the honest rule, deleted by enable, returns."""
+    vm = standin.vm(rg, 'vm1', rules=[ALLOW_ANY_SSH])
+    enable(az, rg, 'vm1', mode)
+    forge(standin, vm, record_of(standin, vm) + [allow_all(vm['nsg_id'], name='Backdoor', port='22')])
+
+    result = az.run('vm', 'jit', 'disable', '-g', rg, '-n', 'vm1', '--yes')
+    assert result.code == 0, result
+    now = rules_by_name(standin, vm['nsg_id'])
+    assert 'Backdoor' not in now and 'AllowSshAny' in now
+    assert "Rule 'Backdoor' stays removed" in result.stderr and 'Activity Log shows no deletion' in result.stderr
+    assert [e['name'] for e in record_of(standin, vm)] == ['Backdoor']
+
+
+def test_a_forged_entry_named_like_a_jit_rule_is_refused(az, standin, rg, mode):
+    vm = standin.vm(rg, 'vm1')
+    enable(az, rg, 'vm1', mode)
+    forge(standin, vm, [allow_all(vm['nsg_id'], name='AzVmJit-Allow-keep', port='22', destination=vm['private_ip'])])
+
+    result = az.run('vm', 'jit', 'disable', '-g', rg, '-n', 'vm1', '--yes')
+    assert result.code == 0, result
+    assert 'AzVmJit-Allow-keep' not in rules_by_name(standin, vm['nsg_id'])
+    assert "its name is one JIT gives its own rules" in result.stderr, result
 
 
 def test_forged_fields_are_refused_while_honest_entries_still_come_back(az, standin, rg, mode):
@@ -215,7 +242,7 @@ def test_with_an_unreadable_policy_the_vms_own_deny_rules_say_which_ports_it_pro
     now = rules_by_name(standin, vm['nsg_id'])
     assert now['AllowSshAny']['properties']['priority'] == 300, 'the deny rule closed 22: its rule comes back'
     assert 'Forged' not in now
-    assert restore_tags(standin, vm) == {}
+    assert [e['name'] for e in record_of(standin, vm)] == ['Forged'], 'held back, never written'
 
 
 # -- a rule shared by two VMs ----------------------------------------------------------------------------------

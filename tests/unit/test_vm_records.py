@@ -48,3 +48,11 @@ def test_removing_a_record_deletes_every_chunk():
 def test_unreadable_record_reads_as_absent():
     assert vm_records.read({records.POLICY_TAG: '{not json'}, records.POLICY_TAG) is None
     assert vm_records.read({}, records.POLICY_TAG) is None
+
+
+@pytest.mark.parametrize('value', ['1', '[1]', '"text"', '{"ports":5}', '{"ports":[0]}', '{"ports":[true]}',
+                                   '{"end":"garbage"}', '{"at":12}', '{"src":["1.2.3.4"]}', '{"protocol":"ICMP"}'])
+def test_a_revocation_record_of_another_shape_is_ignored(value):
+    well_formed = '{"ports":[22],"end":"2026-11-30T10:00:00Z","at":"2026-11-30T09:00:00Z","src":"1.2.3.4"}'
+    tags = {'azvmjit-revoked-forged': value, 'azvmjit-revoked-real': well_formed}
+    assert list(vm_records.revocations(tags)) == ['real']
