@@ -173,18 +173,21 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
     if not dry_run:   # a dry run lists the same rules in its changes
         protection.confirm_disable(target, plan, cmd.cli_ctx.data.get(CONFIRM_IN_HANDLER), still)
     changes = []
+    if still:
+        # Another mode still protects the VM: the rules enable removed would defeat it, so they stay removed.
+        logger.warning('%s is still protected in %s mode; the rules enable removed stay removed until that is '
+                       'disabled too.', target.describe(), ' and '.join(still))
+    else:
+        # Restored first, while the policy still says which ports the record may hold: if a later step fails,
+        # the next disable finds the VM still enabled and the rules already back, and finishes.
+        changes += protection.restore_removed(azure, target, plan, dry_run)
     for jit_mode in held:
         if jit_mode.closes_access_before_disable:
             active = [r for r in jit_mode.requests_of(target) if r.status == ACTIVE]
             if active:
                 changes += jit_mode.close_access(target, active, dry_run=dry_run)
         changes += jit_mode.disable(target, dry_run)
-    if still:
-        # Another mode still protects the VM: the rules enable removed would defeat it, so they stay removed.
-        logger.warning('%s is still protected in %s mode; the rules enable removed stay removed until that is '
-                       'disabled too.', target.describe(), ' and '.join(still))
-    else:
-        changes += protection.restore_removed(azure, target, plan, dry_run)
+    if not still:
         changes += revocations.forget_revocations(azure, target, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [m.name for m in held], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
