@@ -87,6 +87,21 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'expects_violation: the test sends a body the swagger refuses on purpose')
 
 
+# Tests that spend most of their time waiting (Retry-After, Defender's late rules, faults), scheduled first: with
+# pytest-xdist handing tests out in collection order, a long test left for the end keeps one worker busy while the
+# others sit idle.
+_WAITING_FIRST = ('tests/reliability/test_faults.py', 'tests/reliability/test_concurrency.py',
+                  'tests/e2e/test_defender_as_azure_behaves.py', 'tests/e2e/test_concurrency.py',
+                  'tests/e2e/test_nsg_write_faults.py', 'tests/reliability/')
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        path = item.nodeid.split('::', 1)[0]
+        return next((i for i, prefix in enumerate(_WAITING_FIRST) if path.startswith(prefix)), len(_WAITING_FIRST))
+    items.sort(key=rank)   # stable: the order within each group stays as collected, the same on every worker
+
+
 @pytest.fixture
 def faults(standin):
     """Add stand-in faults (`Fault` arguments); they are gone after the test, hit or not (the world is shared)."""
