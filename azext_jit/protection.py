@@ -19,7 +19,6 @@ that cannot be checked (the VM's policy cannot be read and no deny rule of its o
 stay in the record with a warning. The confirmation lists every rule it will write; with `--yes`, a warning does.
 A rule shared with another VM that JIT still protects stays removed, and its record moves to that VM.
 """
-import ipaddress
 import json
 import re
 import threading
@@ -32,7 +31,7 @@ from azext_jit.changes import Change, rule_change, rule_summary
 from azext_jit.errors import BadInput, NotPossible, UsageError
 from azext_jit.log import get_logger
 from azext_jit.nsg import client as nsg_client
-from azext_jit.nsg.conflicts import classify_conflicts
+from azext_jit.nsg.conflicts import classify_conflicts, is_only_address
 from azext_jit.nsg.priorities import MAX_PRIORITY, MIN_PRIORITY, choose_deny_priority, used_priorities
 from azext_jit.nsg.rules import (MAX_DESCRIPTION_LENGTH, destination_prefixes, format_pairs, is_allow, port_pairs,
                                  port_ranges, rule_allows_any_source, rule_properties, rules_equivalent, rules_of)
@@ -283,7 +282,7 @@ def protected_ports(target, held, jit_modes):
         return port_pairs(ports) or None
     for mode in jit_modes:
         for rule in mode.protecting_rules(target) + mode.leftover_rules(target):
-            if is_allow(rule) or not any(_same_address(p, target.private_ip) for p in destination_prefixes(rule)):
+            if is_allow(rule) or not any(is_only_address(p, target.private_ip) for p in destination_prefixes(rule)):
                 continue
             try:
                 protocol = normalize_protocol(rule_properties(rule).get('protocol') or '*')
@@ -291,14 +290,6 @@ def protected_ports(target, held, jit_modes):
                 continue
             ports += [(low, protocol) for low, high in port_ranges(rule) if low == high]
     return port_pairs(ports) or None
-
-
-def _same_address(prefix, ip):
-    try:
-        network = ipaddress.ip_network(str(prefix).strip(), strict=False)
-        return network.num_addresses == 1 and network.network_address == ipaddress.ip_address(str(ip).strip())
-    except ValueError:
-        return False
 
 
 def plan_restore(azure, target, held, jit_modes):
@@ -390,7 +381,7 @@ def beyond_vm(rule, ports, target):
     if any(low != high or low not in numbers for low, high in port_ranges(rule)):
         extra.append('other ports')
     props = rule_properties(rule)
-    if [p for p in destination_prefixes(rule) if not _same_address(p, target.private_ip)] or \
+    if [p for p in destination_prefixes(rule) if not is_only_address(p, target.private_ip)] or \
             props.get('destinationApplicationSecurityGroups'):
         extra.append('other addresses')
     return ' and '.join(extra) or None
@@ -505,7 +496,7 @@ def _vm_of_nics(azure, nic_ids, ip, leaving, found):
             np = parse_resource_id(nic_id)
             seen[nic_id.lower()] = wire(azure.network.network_interfaces.get(np['resource_group'], np['name']))
         nic = (seen[nic_id.lower()].get('properties') or {})
-        if any(_same_address(ip, (c.get('properties') or {}).get('privateIPAddress'))
+        if any(is_only_address(ip, (c.get('properties') or {}).get('privateIPAddress'))
                for c in nic.get('ipConfigurations') or []):
             return (nic.get('virtualMachine') or {}).get('id')
     return None

@@ -104,7 +104,7 @@ def _describe_destinations(rule):
                           "an unspecified destination")
 
 
-def _is_only_vm(prefix, private_ip):
+def is_only_address(prefix, private_ip):
     """True when the prefix names exactly the VM's address (``10.0.0.4`` or ``10.0.0.4/32``)."""
     try:
         network = ipaddress.ip_network(str(prefix).strip(), strict=False)
@@ -130,7 +130,7 @@ def _removal_reason(rule, matched, private_ip, vm_asg_ids):
     # A '*' rule also carried the other protocol on the protected ports unless they are protected as '*'.
     if lower(props.get("protocol")) == "*" and any(p != "*" for _, p in matched):
         extra.append(f"other protocols on {', '.join(str(n) for n, p in matched if p != '*')}")
-    others = [d for d in destination_prefixes(rule) if not _is_only_vm(d, private_ip)]
+    others = [d for d in destination_prefixes(rule) if not is_only_address(d, private_ip)]
     if asg_ids(props, "destinationApplicationSecurityGroups") and vm_asg_ids is not None:
         others.append("its application security groups")
     if others:
