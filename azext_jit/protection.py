@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from azure.mgmt.core.tools import parse_resource_id
 
-from azext_jit import vm_records
+from azext_jit import activity_log, vm_records
 from azext_jit.changes import Change, rule_change, rule_summary
 from azext_jit.errors import BadInput, NotPossible, UsageError
 from azext_jit.log import get_logger
@@ -410,14 +410,11 @@ def deleted_rules(azure, nsg_id):
     by the NSG's resource group, the one filter Azure accepts with the time range); empty when unreadable."""
     import datetime as dt
     from azure.core.exceptions import HttpResponseError
-    from azext_jit.times import stamp
     group = parse_resource_id(nsg_id)['resource_group']
     since = azure.now() - dt.timedelta(days=89, hours=23)
     prefix = f"{nsg_id.lower().rstrip('/')}/securityrules/"
     try:
-        events = [wire(e) for e in azure.monitor.activity_logs.list(
-            filter=f"eventTimestamp ge '{stamp(since)}' and resourceGroupName eq '{group}'",
-            select='operationName,resourceId,status')]
+        events = activity_log.events(azure, since, 'resourceGroupName', group, 'operationName,resourceId,status')
     except HttpResponseError as ex:
         logger.warning('The Activity Log could not be read (%s): wide rules in the restore record stay held back.',
                        getattr(ex, 'reason', None) or ex.__class__.__name__)

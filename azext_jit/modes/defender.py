@@ -46,7 +46,7 @@ from azext_jit.modes.base import JitMode
 from azext_jit.nsg import client as nsg_client
 from azext_jit.nsg.rules import destination_prefixes, is_allow, rule_covers_port, rules_of, source_prefixes
 from azext_jit.policy import JitPolicy, PortPolicy
-from azext_jit import vm_records
+from azext_jit import activity_log, vm_records
 from azext_jit.revocations import revoked_requests
 from azext_jit.times import parse_time, stamp
 from azext_jit.wire import wire
@@ -374,10 +374,9 @@ class DefenderMode(JitMode):
         if reach is None or start - dt.timedelta(minutes=2) < reach:
             floor = self.azure.now() - dt.timedelta(days=LOG_MAX_DAYS)
             since = max(self._oldest_unnamed(policy) - dt.timedelta(minutes=LOG_MARGIN_MINUTES), floor)
-            query = f"eventTimestamp ge '{stamp(since)}' and resourceUri eq '{policy['id']}'"
             try:
-                events = [wire(e) for e in self.azure.monitor.activity_logs.list(
-                    filter=query, select='eventTimestamp,caller,operationName,resourceId,status')]
+                events = activity_log.events(self.azure, since, 'resourceUri', policy['id'],
+                                             'eventTimestamp,caller,operationName,resourceId,status')
             except HttpResponseError:
                 events = []
             # Older than the floor is beyond the log's reach: asking again would find nothing more.

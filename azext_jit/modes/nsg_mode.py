@@ -25,7 +25,7 @@ Its storage format (rule names, descriptions, the policy tag) is in `nsg_mode_re
 import datetime as dt
 import random
 
-from azext_jit import vm_records
+from azext_jit import activity_log, vm_records
 from azext_jit.access_requests import (ACTIVE, CONFIRMED, EXPIRED, MISMATCH, UNKNOWN, AccessRequest, RequestPort,
                                        same_person)
 from azext_jit.changes import Change, rule_change
@@ -167,7 +167,6 @@ class NsgMode(JitMode):
         read, leaves the request UNKNOWN, never MISMATCH."""
         from azure.core.exceptions import HttpResponseError
         from azure.mgmt.core.tools import parse_resource_id
-        from azext_jit.wire import wire
         rules = {}
         for rule in self.protecting_rules(target):
             name = records.parse_rule_name(rule['name'])
@@ -178,10 +177,9 @@ class NsgMode(JitMode):
             return
         since = _earliest_write(rules.values(), self.azure.now())
         group = parse_resource_id(target.nsg_id)['resource_group']
-        query = f"eventTimestamp ge '{stamp(since)}' and resourceGroupName eq '{group}'"
         try:
-            events = [wire(e) for e in self.azure.monitor.activity_logs.list(
-                filter=query, select='eventTimestamp,caller,claims,operationName,resourceId,status')]
+            events = activity_log.events(self.azure, since, 'resourceGroupName', group,
+                                         'eventTimestamp,caller,claims,operationName,resourceId,status')
         except HttpResponseError as ex:
             logger.info('The Activity Log could not be read (%s): requestors are not checked.',
                         explain_http_error(ex).message)

@@ -1,0 +1,19 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
+"""Reading Azure's Activity Log: the one record of who wrote what that nobody outside Azure can edit.
+
+Azure accepts a time range plus ONE scope per query (resourceGroupName, resourceUri, resourceProvider or
+correlationId); everything else is filtered here, client-side. Events arrive minutes late, so a missing event
+means "not known (yet)", never "did not happen"."""
+from azext_jit.times import stamp
+from azext_jit.wire import wire
+
+
+def events(azure, since, scope, value, select):
+    """The events since `since` within one scope (`scope` = 'resourceGroupName' or 'resourceUri' ...), as ARM's
+    JSON; the SDK's HttpResponseError when the log cannot be read (each caller says what that means for it)."""
+    return [wire(e) for e in azure.monitor.activity_logs.list(
+        filter=f"eventTimestamp ge '{stamp(since)}' and {scope} eq '{value}'", select=select)]
