@@ -111,5 +111,11 @@ class Azure:
         from azure.mgmt.monitor import MonitorManagementClient
         return self._client('monitor', lambda: self._factory(MonitorManagementClient))
 
+    @property
+    def rest(self):
+        """Plain ARM REST (`rest.RestClient`) for the Microsoft.Authorization APIs that approval uses."""
+        from azext_jit.rest import RestClient
+        return self._client('rest', lambda: self._factory(RestClient))
+
     def now(self):
         return self.clock.now()

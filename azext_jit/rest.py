@@ -1,0 +1,94 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
+"""Plain ARM REST calls for the APIs no SDK bundled with `az` covers (PIM's approvals, 2021-01-01-preview) or
+covers only behind a multi-API profile (Microsoft.Authorization).
+
+`RestClient` is built like the generated SDK clients (`Azure.rest` gets it through the same factory, so it
+signs in the same way, sends az's user agent and headers, retries 429 and 5xx honouring Retry-After, logs
+under `--debug`, and feeds Azure's clock from each answer's `Date`). Errors are the SDK's `HttpResponseError`,
+so `errors.explain_http_error` words them like every other Azure error.
+"""
+import json
+import uuid
+from urllib.parse import urlsplit, parse_qsl
+
+MAX_PAGES = 50   # a list longer than this many pages is cut: every list here is of one scope's few items
+
+
+class RestClient:
+    """JSON over ARM for one subscription: `get`, `put`, `patch`, `post`, `list` (follows `nextLink`)."""
+
+    def __init__(self, credential, subscription_id, base_url='https://management.azure.com',
+                 credential_scopes=None, **kwargs):
+        from azure.core.configuration import Configuration
+        from azure.core.pipeline import policies
+        from azure.mgmt.core import ARMPipelineClient
+        from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy, ARMHttpLoggingPolicy
+        self.subscription_id = subscription_id
+        self.base_url = base_url.rstrip('/')
+        scopes = credential_scopes or [self.base_url + '/.default']
+        config = Configuration(**kwargs)
+        config.headers_policy = kwargs.get('headers_policy') or policies.HeadersPolicy(**kwargs)
+        config.user_agent_policy = kwargs.get('user_agent_policy') or policies.UserAgentPolicy(
+            'azext-jit', **kwargs)
+        config.proxy_policy = policies.ProxyPolicy(**kwargs)
+        config.logging_policy = policies.NetworkTraceLoggingPolicy(**kwargs)
+        config.http_logging_policy = ARMHttpLoggingPolicy(**kwargs)
+        config.retry_policy = policies.RetryPolicy(**kwargs)
+        config.custom_hook_policy = policies.CustomHookPolicy(**kwargs)
+        config.redirect_policy = policies.RedirectPolicy(**kwargs)
+        config.authentication_policy = kwargs.get('authentication_policy') or ARMChallengeAuthenticationPolicy(
+            credential, *scopes)
+        self._pipeline = ARMPipelineClient(base_url=self.base_url, config=config)
+
+    def send(self, method, path, api_version, body=None, query=None):
+        """One call; returns the parsed JSON answer (None when empty). `path` is an ARM path or an absolute URL
+        (a nextLink). Raises HttpResponseError for an error answer."""
+        from azure.core.exceptions import HttpResponseError, map_error
+        from azure.core.rest import HttpRequest
+        params = dict(query or {})
+        if api_version and 'api-version=' not in path:
+            params['api-version'] = api_version
+        url = path if path.startswith('http') else self.base_url + path
+        request = HttpRequest(method, url, params=params, json=body,
+                              headers={'Accept': 'application/json'})
+        response = self._pipeline.send_request(request)
+        if response.status_code >= 400:
+            map_error(status_code=response.status_code, response=response, error_map={})
+            raise HttpResponseError(response=response)
+        text = response.text()
+        return json.loads(text) if text.strip() else None
+
+    def get(self, path, api_version, **query):
+        return self.send('GET', path, api_version, query=query)
+
+    def put(self, path, api_version, body):
+        return self.send('PUT', path, api_version, body=body)
+
+    def patch(self, path, api_version, body):
+        return self.send('PATCH', path, api_version, body=body)
+
+    def post(self, path, api_version, body=None):
+        return self.send('POST', path, api_version, body=body)
+
+    def list(self, path, api_version, **query):
+        """Every item of a paged list (`value` and `nextLink`)."""
+        answer = self.get(path, api_version, **query)
+        items = list((answer or {}).get('value') or [])
+        pages = 1
+        while answer and answer.get('nextLink') and pages < MAX_PAGES:
+            link = answer['nextLink']
+            parts = urlsplit(link)
+            # a nextLink carries its own api-version and skip token: send it as given
+            answer = self.send('GET', f'{self.base_url}{parts.path}', None, query=dict(parse_qsl(parts.query)))
+            items += (answer or {}).get('value') or []
+            pages += 1
+        return items
+
+
+def new_name():
+    """A fresh GUID for a resource whose name the client chooses (PIM's schedule requests)."""
+    return str(uuid.uuid4())
