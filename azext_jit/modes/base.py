@@ -88,6 +88,12 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
         only). Nothing to check where the service records the requestor itself."""
         return None
 
+    @abstractmethod
+    def approval_scope(self, target):
+        """The narrowest scope where Azure checks the permission that opens access on this VM in this mode: what a
+        requester is made eligible for under approval (`azext_jit/pim`), and where a PIM activation is filed.
+        None when it cannot be known (the VM has no NSG, no policy lists it yet)."""
+
     def unprotected_ports(self, target, policy):  # pylint: disable=unused-argument
         """The policy's ports [(number, protocol)] that the VM's protecting rules do not close today (a deny rule
         missing or changed by hand). [] where the mode's service places its rules itself."""

@@ -246,6 +246,12 @@ class DefenderMode(JitMode):
                 f'{target.resource_group} -n {target.name}` to forget it).')
         return None
 
+    def approval_scope(self, target):
+        """The JIT policy that lists the VM: ARM checks `…/jitNetworkAccessPolicies/initiate/action` over the
+        policy resource itself (an `initiate` is a POST to it)."""
+        policy, _ = self.policy_holding(target)
+        return policy['id'] if policy else None
+
     def protecting_rules(self, target):
         return [r for r in rules_of(nsg_client.read_nsg(self.azure, target.nsg_id))
                 if is_defender_rule(r) and _for_vm(r, target.name) and target.private_ip in destination_prefixes(r)]

@@ -90,6 +90,13 @@ class NsgMode(JitMode):
                 f"(and your --ports, --max-duration, --allowed-sources), or take the VM out of JIT with "
                 f"`az vm jit disable -g {target.resource_group} -n {target.name}`.") from None
 
+    def approval_scope(self, target):
+        """The VM's NSG: ARM checks `…/networkSecurityGroups/securityRules/write` over the rule, and the NSG is the
+        narrowest scope a role can be assigned at that covers every rule JIT may write there."""
+        from azext_jit.targets import with_subnet_nsg
+        with_subnet_nsg(self.azure, target)
+        return target.nsg_id
+
     def _nsg(self, target):
         """The VM's NSG (wire JSON, read once per command), or None when it has none (any more)."""
         from azext_jit.targets import with_subnet_nsg
