@@ -6,7 +6,7 @@
 """Start the stand-in, and build the topologies tests and demos need in one call each."""
 import os
 
-from . import aad, arm, compute, network, security  # noqa: F401  (importing registers their routes)
+from . import aad, arm, authorization, compute, network, security  # noqa: F401  (importing registers their routes)
 from .server import StandinServer
 from .world import World
 
@@ -41,8 +41,8 @@ class Standin:
         from . import schema
         # Every request body is checked against the published swagger: without the specs the stand-in would be
         # too kind, so it refuses to start.
-        schema.load('security-jit')
-        schema.load('network-nsg')
+        for name in schema.SPEC_FILES:
+            schema.load(name)
         self.ca_path, cert, key = make_certificates(directory)
         self.world = World()
         self.server = StandinServer(self.world, cert, key, port)
@@ -108,7 +108,9 @@ class Standin:
 
     def add_test_identities(self):
         """The identities tests and demos sign in as, each with its own public IP: admin (Owner), requester (the
-        actions a JIT requester needs), reader (Reader) and function-app (the cleanup runner's managed identity)."""
+        actions a JIT requester needs), reader (Reader) and function-app (the cleanup runner's managed identity);
+        for approval on PIM: pim-requester, approver and group-approver (Reader each; group-approver is a member of
+        the group `jit-approvers`, whose object id is `world.groups_by_name['jit-approvers']`)."""
         from .world import RoleDefinition
         world, scope = self.world, '/subscriptions/' + self.sub
         world.roles['jit requester'] = RoleDefinition('JIT Requester', REQUESTER_ACTIONS)
@@ -116,6 +118,11 @@ class Standin:
         world.add_identity('requester', [('JIT Requester', scope)], public_ip='198.51.100.20')
         world.add_identity('reader', [('Reader', scope)], public_ip='198.51.100.30')
         world.add_identity('function-app', [('Network Contributor', scope)], public_ip='198.51.100.40')
+        world.add_identity('pim-requester', [('Reader', scope)], public_ip='198.51.100.50')
+        world.add_identity('approver', [('Reader', scope)], public_ip='198.51.100.51')
+        group_approver = world.add_identity('group-approver', [('Reader', scope)], public_ip='198.51.100.52')
+        world.add_group('jit-approvers', [group_approver])
+        world.pim_licensed = True
 
     def nsg_rules(self, nsg_id):
         """An NSG's rules as stored, once every rule write Defender has queued has landed (security.settle)."""

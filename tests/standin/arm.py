@@ -315,3 +315,11 @@ def control_clock(req):
 @route('GET', '/_standin/violations', auth=False)
 def control_violations(req):
     return Response(200, [{'method': m, 'path': p, 'problem': x} for m, p, x in req.world.schema_violations])
+
+
+@route('POST', '/_standin/pim-licence', auth=False)
+def control_pim_licence(req):
+    """Give the tenant an Entra ID P2 licence or take it away: {"licensed": false}. Without it every PIM and approval
+    endpoint answers 400 AadPremiumLicenseRequired."""
+    req.world.pim_licensed = bool((req.body or {}).get('licensed', True))
+    return Response(200, {'licensed': req.world.pim_licensed})

@@ -26,7 +26,13 @@ How the schema is read (the way AutoRest and the ARM resource providers read it)
 - `type`, `format` (int32, int64, date-time as RFC 3339), `minimum`/`maximum` (and their exclusive forms),
   `minLength`/`maxLength`, `pattern`, `items`, `additionalProperties` and `required` are checked. Other
   formats (arm-id, uuid, duration...) and keywords are annotations here: the reachable schemas use none that
-  constrains a value. Polymorphic schemas (`discriminator`) raise SpecError rather than being half-checked.
+  constrains a value.
+- Polymorphism (`discriminator`): a value of a base schema that names a discriminator property (e.g.
+  RoleManagementPolicyRule's `ruleType`) is checked against the subtype that property names: the definition
+  of the same file whose `x-ms-discriminator-value` is that value, or, without one, whose name is that value
+  (Swagger 2.0's default), and that derives from the base through `allOf`. A value naming no known subtype,
+  or missing the property, is a violation. A base schema the value cannot be matched against (not reached
+  through a `$ref`) raises SpecError rather than being half-checked.
 
 Decisions (where the swagger alone does not say what Azure does):
 - Unknown properties are violations wherever an object declares its properties and says nothing about
@@ -54,6 +60,11 @@ REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 SPEC_FILES = {
     "security-jit": "security/2020-01-01/jitNetworkAccessPolicies.json",
     "network-nsg": "network/2024-05-01/networkSecurityGroup.json",
+    "authorization-roledefinitions": "authorization/2022-04-01/authorization-RoleDefinitionsCalls.json",
+    "authorization-pim-assignment": "authorization/2020-10-01/RoleAssignmentScheduleRequest.json",
+    "authorization-pim-eligibility": "authorization/2020-10-01/RoleEligibilityScheduleRequest.json",
+    "authorization-pim-policies": "authorization/2020-10-01/RoleManagementPolicy.json",
+    "authorization-approvals": "authorization/2021-01-01-preview/authorization-RoleAssignmentApprovalCalls.json",
 }
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
@@ -269,11 +280,16 @@ def _check(schema, value, path, request, problems):
     """Append to `problems` each way `value` (found at `path`) breaks `schema`; `request` picks readOnly rules."""
     where = path or "(body)"
     try:
+        schema, problem = _subtype(schema, value)
+        if problem:
+            problems.append("{}: {}".format(where, problem))
+            return
+        polymorphic = schema.get("$ref") if isinstance(schema, dict) else None
         schema = _merged(schema)
     except SpecError as error:
         raise SpecError("{}: cannot be checked: {}".format(where, error)) from None
-    if "discriminator" in schema or "x-ms-discriminator-value" in schema:
-        raise SpecError("{}: polymorphic schemas (discriminator) are not supported".format(where))
+    if ("discriminator" in schema or "x-ms-discriminator-value" in schema) and not polymorphic:
+        raise SpecError("{}: polymorphic schemas (discriminator) are not supported here".format(where))
     kind = _type_of(schema)
     if value is None:
         if not schema.get("x-nullable"):
@@ -290,6 +306,37 @@ def _check(schema, value, path, request, problems):
             _check(schema["items"], item, "{}[{}]".format(path, index), request, problems)
     else:
         problems.extend("{}: {}".format(where, problem) for problem in _scalar_problems(schema, value))
+
+
+def _subtype(schema, value):
+    """(schema to check `value` against, problem or None): for a `$ref` to a base with a `discriminator`, the
+    `$ref` of the subtype the value names (see the module docstring); otherwise `schema` itself."""
+    if not (isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and isinstance(value, dict)):
+        return schema, None
+    base = _deref(schema)
+    prop = base.get("discriminator")
+    if not prop:
+        return schema, None
+    target, _, pointer = _deref_chain_end(schema).partition("#")
+    tag = value.get(prop)
+    if not isinstance(tag, str):
+        return schema, "the discriminator {!r} is missing".format(prop)
+    base_ref = "{}#{}".format(target, pointer)
+    for name, definition in _document(target).get("definitions", {}).items():
+        parents = [part.get("$ref") for part in definition.get("allOf", []) if isinstance(part, dict)]
+        if base_ref in parents and definition.get("x-ms-discriminator-value", name) == tag:
+            return {"$ref": "{}#/definitions/{}".format(target, name)}, None
+    return schema, "{} {} names no subtype of {}".format(prop, json.dumps(tag), pointer.split("/")[-1])
+
+
+def _deref_chain_end(schema):
+    """The last `$ref` of a chain of `$ref`s (the definition that holds the schema itself)."""
+    ref = schema["$ref"]
+    node = _resolve(ref)
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        node = _resolve(ref)
+    return ref
 
 
 def _check_object(schema, value, path, request, problems):

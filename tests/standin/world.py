@@ -116,10 +116,29 @@ class LoggedRequest:
 
 @dataclass
 class RoleDefinition:
+    """A role definition. `role_id` is its GUID (the last segment of its id); built-in roles have Azure's fixed
+    GUIDs; custom roles (`custom=True`, made by a roleDefinitions PUT) are visible at and below (and above) the
+    scopes in `assignable_scopes`. A RoleDefinition put straight into `world.roles` without `custom=True` is listed
+    as a built-in role."""
     name: str
     actions: list
     not_actions: list = field(default_factory=list)
     role_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    custom: bool = False
+    description: str = ''
+    assignable_scopes: list = field(default_factory=list)
+    data_actions: list = field(default_factory=list)
+    not_data_actions: list = field(default_factory=list)
+
+    def grants(self, action):
+        return any(_action_matches(p, action) for p in self.actions) and \
+            not any(_action_matches(p, action) for p in self.not_actions)
+
+
+def scope_covers(outer, inner):
+    """True when `outer` is `inner` or one of its ancestors (case-insensitive; '' or '/' is the root)."""
+    outer, inner = outer.rstrip('/').lower(), inner.rstrip('/').lower()
+    return outer == '' or inner == outer or inner.startswith(outer + '/')
 
 
 def _action_matches(pattern, action):
@@ -130,28 +149,47 @@ def _action_matches(pattern, action):
 
 # The built-in roles the tests use, reduced to the actions that matter here. Their names and the shape of
 # their action lists follow Azure's built-in definitions.
+# Their GUIDs are Azure's own (the same in every tenant).
 BUILTIN_ROLES = [
-    RoleDefinition('Owner', ['*']),
+    RoleDefinition('Owner', ['*'], role_id='8e3af657-a8ff-443c-a75c-2fe8c4bcd635'),
     RoleDefinition('Contributor', ['*'], ['Microsoft.Authorization/*/Delete', 'Microsoft.Authorization/*/Write',
-                                          'Microsoft.Authorization/elevateAccess/Action']),
-    RoleDefinition('Reader', ['*/read']),
+                                          'Microsoft.Authorization/elevateAccess/Action'],
+                   role_id='b24988ac-6180-42a0-ab88-20f7382dd24c'),
+    RoleDefinition('Reader', ['*/read'], role_id='acdd72a7-3385-48ef-bd42-f606fba81ae7'),
     RoleDefinition('Security Admin', ['Microsoft.Authorization/*/read', 'Microsoft.Security/*',
-                                      'Microsoft.Resources/subscriptions/resourceGroups/read', '*/read']),
-    RoleDefinition('Security Reader', ['Microsoft.Security/*/read', '*/read']),
-    RoleDefinition('Network Contributor', ['Microsoft.Network/*', '*/read']),
+                                      'Microsoft.Resources/subscriptions/resourceGroups/read', '*/read'],
+                   role_id='fb1c8493-542b-48eb-b624-b4c8fea62acd'),
+    RoleDefinition('Security Reader', ['Microsoft.Security/*/read', '*/read'],
+                   role_id='39bc4728-0917-49c7-9d2c-d95423bc2eb4'),
+    RoleDefinition('Network Contributor', ['Microsoft.Network/*', '*/read'],
+                   role_id='4d97b98b-1d4f-4787-a291-c67834d212e7'),
     RoleDefinition('Virtual Machine Contributor', ['Microsoft.Compute/virtualMachines/*',
                                                    'Microsoft.Network/networkInterfaces/*',
                                                    'Microsoft.Network/networkSecurityGroups/join/action',
-                                                   '*/read']),
-    RoleDefinition('Tag Contributor', ['Microsoft.Resources/tags/*', '*/read']),
+                                                   '*/read'], role_id='9980e02c-c2be-4d73-94e8-173b1dc7cf3c'),
+    RoleDefinition('Tag Contributor', ['Microsoft.Resources/tags/*', '*/read'],
+                   role_id='4a9ae827-6dc8-4573-8ac7-8239d42aa03f'),
+    RoleDefinition('User Access Administrator', ['*/read', 'Microsoft.Authorization/*', 'Microsoft.Support/*'],
+                   role_id='18d7d88d-d35e-4fb5-a5c3-7773c20a72d9'),
 ]
 
 
 @dataclass
 class RoleAssignment:
+    """An active role assignment. `role` is the role's name (a key of `world.roles`, any case). `until` (a UTC
+    datetime) ends it: an assignment that PIM activated lasts only until then (`origin` 'activated', `request`
+    the name of the schedule request that made it); a plain assignment (`origin` 'assigned') has no end."""
     principal_id: str
     role: str
     scope: str
+    until: dt.datetime = None
+    origin: str = 'assigned'
+    request: str = ''
+    name: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created: dt.datetime = None
+
+    def active(self, now):
+        return self.until is None or now < self.until
 
 
 class World:
@@ -181,6 +219,9 @@ class World:
         self.retry_after = 1
         self.caller_ip = '203.0.113.10'  # public IP of callers not otherwise known
         self.extensions = {}         # per-module state (security.py keeps its Defender model here)
+        self.groups = {}             # Entra group object id -> {'name': ..., 'members': set of object ids}
+        self.groups_by_name = {}     # group display name -> object id
+        self.pim_licensed = True     # False: every PIM and approval endpoint answers AadPremiumLicenseRequired
 
     # -- identities and authorization -------------------------------------------------------------
     def add_identity(self, name, roles=(), public_ip=None, upn=None):
@@ -193,10 +234,41 @@ class World:
             self.assign(ident, role, scope)
         return ident
 
-    def assign(self, ident, role, scope):
+    def assign(self, ident, role, scope, until=None, origin='assigned', request=''):
+        """Assign `role` (its name) to an identity (or an object id) at `scope`; returns the RoleAssignment."""
         if role.lower() not in self.roles:
             raise KeyError('no role definition named ' + role)
-        self.assignments.append(RoleAssignment(ident.object_id, role, scope))
+        principal = ident if isinstance(ident, str) else ident.object_id
+        assignment = RoleAssignment(principal, role, scope, until=until, origin=origin, request=request,
+                                    created=self.clock.now())
+        self.assignments.append(assignment)
+        return assignment
+
+    def add_group(self, name, members=()):
+        """An Entra group called `name` whose members are identities (or object ids); returns its object id."""
+        oid = str(uuid.uuid5(uuid.NAMESPACE_DNS, name + '.group'))
+        self.groups[oid] = {'name': name, 'members': {m if isinstance(m, str) else m.object_id for m in members}}
+        self.groups_by_name[name] = oid
+        return oid
+
+    def groups_of(self, object_id):
+        """The object ids of the groups `object_id` is a direct member of."""
+        return {gid for gid, group in self.groups.items() if object_id in group['members']}
+
+    def role_by_id(self, role_id):
+        """The role definition whose GUID (or full id ending in it) is `role_id`, or None."""
+        guid = (role_id or '').rstrip('/').split('/')[-1].lower()
+        return next((r for r in self.roles.values() if r.role_id.lower() == guid), None)
+
+    def role_definition_id(self, role):
+        """The full id of a role definition, as Azure writes it for subscription-scope role ids."""
+        return '/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}'.format(
+            self.subscription_id, role.role_id)
+
+    def live_assignments(self):
+        """The role assignments in force now (an activated one ends at its `until`)."""
+        now = self.clock.now()
+        return [a for a in self.assignments if a.active(now)]
 
     def unassign(self, ident, role=None):
         self.assignments = [a for a in self.assignments
@@ -209,25 +281,25 @@ class World:
         return next((i for i in self.identities.values() if i.client_id == client_id), None)
 
     def is_authorized(self, ident, action, scope):
-        """True when one of the identity's role assignments at or above `scope` grants `action`."""
+        """True when one of the role assignments in force of the identity, or of a group it is a member of, at or
+        above `scope` grants `action`."""
         scope = scope.rstrip('/').lower()
-        for assignment in self.assignments:
-            if assignment.principal_id != ident.object_id:
+        principals = {ident.object_id} | self.groups_of(ident.object_id)
+        for assignment in self.live_assignments():
+            if assignment.principal_id not in principals:
                 continue
-            granted_scope = assignment.scope.rstrip('/').lower()
-            if not (scope == granted_scope or scope.startswith(granted_scope + '/') or granted_scope == ''):
+            if not scope_covers(assignment.scope, scope):
                 continue
-            role = self.roles[assignment.role.lower()]
-            if any(_action_matches(p, action) for p in role.actions) and \
-                    not any(_action_matches(p, action) for p in role.not_actions):
+            if self.roles[assignment.role.lower()].grants(action):
                 return True
         return False
 
     def has_any_access(self, ident, subscription_id):
         prefix = '/subscriptions/' + subscription_id.lower()
-        return any(a.principal_id == ident.object_id and
+        principals = {ident.object_id} | self.groups_of(ident.object_id)
+        return any(a.principal_id in principals and
                    (a.scope.lower() == prefix or a.scope.lower().startswith(prefix + '/') or a.scope in ('', '/'))
-                   for a in self.assignments)
+                   for a in self.live_assignments())
 
     # -- resources -------------------------------------------------------------------------------
     def get(self, resource_id):
