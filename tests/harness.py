@@ -273,8 +273,9 @@ def writes_since(world, mark):
 
 
 class ArmLog:
-    """The ARM calls (paths under /subscriptions) the stand-in saw since `mark()`; token and discovery calls
-    (/{tenant}/oauth2/..., /{tenant}/v2.0/...) are not ARM calls and are left out."""
+    """The ARM calls (paths under /subscriptions, and tenant-level ones under /providers such as PIM's approvals)
+    the stand-in saw since `mark()`; token and discovery calls (/{tenant}/oauth2/..., /{tenant}/v2.0/...) are not
+    ARM calls and are left out."""
 
     def __init__(self, world):
         self.world = world
@@ -285,7 +286,8 @@ class ArmLog:
 
     @property
     def calls(self):
-        return [r for r in self.world.requests[self.start:] if r.path.startswith('/subscriptions')]
+        return [r for r in self.world.requests[self.start:]
+                if r.path.startswith('/subscriptions') or r.path.lower().startswith('/providers/')]
 
     def writes(self):
         return [r for r in self.calls if r.method != 'GET']

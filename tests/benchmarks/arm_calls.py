@@ -22,9 +22,15 @@ from tests.standin.app import Standin
 def measure(runner, world, *args):
     before = len(world.requests)
     result = runner.run(*args)
-    calls = [r for r in world.requests[before:] if r.path.startswith('/subscriptions')]
+    calls = [r for r in world.requests[before:] if is_arm(r.path)]
     kinds = collections.Counter('{} {}'.format(r.method, _shape(r.path)) for r in calls)
     return result, len(calls), kinds
+
+
+def is_arm(path):
+    """An ARM call (subscription-scoped, or tenant-level like PIM's approvals), not Azure AD's sign-in or the
+    stand-in's own control and IP-echo endpoints."""
+    return path.startswith('/subscriptions') or path.lower().startswith('/providers/')
 
 
 def _shape(path):
