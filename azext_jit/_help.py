@@ -23,6 +23,9 @@ long-summary: >
     Running it twice with the same settings changes nothing; other VMs in the same policy are never dropped.
     Rules that let any source reach a protected port are removed (after asking; --yes for scripts) and
     recorded, so that `az vm jit disable` puts them back. Narrower rules are named in a warning.
+    With --require-approval, access waits for an approver through Entra PIM: the requester role, its PIM
+    settings (approval, justification, maximum activation) and the requesters' eligibility are set where Azure
+    checks the permission that opens a port (the JIT policy in Defender mode, the VM's NSG in NSG mode).
 examples:
   - name: Protect SSH and RDP of one VM (defaults - 3 hours at most, one address or a narrow range per request).
     text: az vm jit enable --resource-group MyResourceGroup --vm MyVM --ports 3389 22
@@ -32,6 +35,11 @@ examples:
     text: |
         az vm jit enable -g MyResourceGroup --dry-run
         az vm jit enable -g MyResourceGroup --yes
+  - name: Make access wait for an approver (Entra PIM), with requesters made eligible; ids are Entra object ids.
+    text: >
+        az vm jit enable -g MyResourceGroup -n MyVM --require-approval
+        --approvers 11111111-1111-1111-1111-111111111111 --approver-groups 22222222-2222-2222-2222-222222222222
+        --requesters 33333333-3333-3333-3333-333333333333
 """
 
 helps['vm jit show'] = """
@@ -41,6 +49,8 @@ long-summary: >
     Also names public IPs on other NICs or IP configurations, which JIT does not guard
     (unprotectedPublicIps; the VM is not protected while one lets any source reach a protected port), and,
     in NSG mode, whether Azure's Activity Log names the requestor each request's rule claims (requestorCheck).
+    Under approval, the approval section gives PIM's settings, the eligible requesters, the pending requests
+    and who can open access without approval (bypassApproval).
 examples:
   - name: Show the JIT state of a VM.
     text: az vm jit show -g MyResourceGroup -n MyVM
@@ -98,7 +108,8 @@ type: command
 short-summary: Take a VM out of JIT.
 long-summary: >
     Its policy entry and protecting rules go, and the rules `enable` removed from this VM come back, after a
-    confirmation that lists them.
+    confirmation that lists them. Under approval, the VM's approval note goes; PIM's eligibilities and role
+    settings stay (other VMs may share that scope).
 examples:
   - name: Disable JIT on a VM from a script.
     text: az vm jit disable -g MyResourceGroup -n MyVM --yes

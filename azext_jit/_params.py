@@ -42,6 +42,18 @@ def load_arguments(self, _):
         c.argument('yes', options_list=['--yes', '-y'], action='store_true',
                    help='Do not ask before removing rules that let any source reach a protected port.')
         c.argument('vm_name', help='Name of the virtual machine. Omit it with -g to enable every VM of the group.')
+        c.argument('require_approval', options_list=['--require-approval'], action='store_true', arg_group='Approval',
+                   help='Access waits for an approver: requesters are only eligible (Entra PIM) for the requester role '
+                        'where Azure checks the permission that opens a port, and activating it needs approval. Needs '
+                        'Microsoft Entra ID P2 or Governance; see the README.')
+        c.argument('approvers', options_list=['--approvers'], nargs='+', metavar='USER_ID', arg_group='Approval',
+                   help='Entra object ids of the users who approve requests (with --require-approval).')
+        c.argument('approver_groups', options_list=['--approver-groups'], nargs='+', metavar='GROUP_ID',
+                   arg_group='Approval',
+                   help='Entra object ids of groups whose members approve requests (with --require-approval).')
+        c.argument('requesters', options_list=['--requesters'], nargs='+', metavar='ID', arg_group='Approval',
+                   help='Entra object ids of the users or groups made eligible to request access (with '
+                        '--require-approval). Others can be made eligible later by running enable again.')
 
     with self.argument_context('vm jit request') as c:
         c.argument('ports', help='Ports to open, each optionally PORT/PROTOCOL. Default: every port of the policy.')

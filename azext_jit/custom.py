@@ -47,7 +47,18 @@ def show_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO):
         logger.warning("JIT is not enabled on %s. Enable it with: az vm jit enable -g %s -n %s",
                        target.describe(), target.resource_group, target.name)
     # rules any mode left behind, whatever --mode says; public doors JIT does not guard
-    return views.vm_view(target, held, modes.each(), azure=azure)
+    view = views.vm_view(target, held, modes.each(), azure=azure)
+    _show_approval(azure, target, held, view)
+    return view
+
+
+def _show_approval(azure, target, held, view):
+    """The `approval` section, read from PIM, for a VM whose note says access goes through approval."""
+    from azext_jit.pim import overview, record
+    if held and record.required(target):
+        view['approval'] = overview.approval_view(azure, target, held[0])
+        if view.get('policy'):
+            view['policy']['requireApproval'] = True
 
 
 def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
@@ -72,20 +83,18 @@ def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
 
 # -- enable / disable ---------------------------------------------------------------------------------
 def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_duration=None, allowed_sources=None,
-               all_vms=False, mode=AUTO, dry_run=False, yes=False):
+               all_vms=False, mode=AUTO, dry_run=False, yes=False, require_approval=False, approvers=None,
+               approver_groups=None, requesters=None):
     from azext_jit import protection
-    from azext_jit.policy import build_policy
-    if all_vms and vm_name and not getattr(vm_name, 'is_default', False):
-        from azext_jit.errors import BadInput
-        raise BadInput('--all and --name cannot be used together.',
-                       'Name one VM with -g and -n, or protect every VM with --all (with -g: every VM of that group).')
+    from azext_jit.pim import gate
+    approval = gate.settings(require_approval, approvers, approver_groups, requesters)   # bad input: nothing read
+    _check_all_or_name(all_vms, vm_name)
     azure, modes = _session(cmd, announce=True)
     if all_vms:  # --all means every VM: configured defaults (az configure --defaults vm=/group=) do not narrow it
         vm_name = None
         if getattr(resource_group_name, 'is_default', False):
             resource_group_name = None
-    policy = build_policy(ports or _default_ports(), max_duration or _default_max_duration(),
-                          allowed_sources or ['*'])
+    policy = _enable_policy(ports, max_duration, allowed_sources)
     targets = _enable_targets(azure, resource_group_name, vm_name, all_vms)
     chosen = [(target, modes.for_enable(target, mode)) for target in targets]
     if mode != AUTO and not vm_name:   # a group in a mode asked for by name: skip what it cannot take, name it
@@ -93,16 +102,55 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
     plans = {target.id: protection.plan_conflicts(azure, target, policy, jit_mode, modes.each())
              for target, jit_mode in chosen}
     chosen = _with_closed_doors(azure, chosen, policy, plans, one_vm=bool(vm_name))
+    approval_gate = gate.Gate(azure, approval, gate.longest_access(policy)) if approval else None
+    if approval_gate:   # PIM, the role and the caller's permissions are checked before anything is written
+        approval_gate.prepare(chosen)
     protection.confirm_removals(list(plans.values()), yes or dry_run)
+    results = _enable_chosen(azure, chosen, policy, plans, dry_run)
+    if approval_gate:
+        _gate_results(approval_gate, chosen, results, dry_run)
+    return results[0] if vm_name else results
+
+
+def _enable_policy(ports, max_duration, allowed_sources):
+    from azext_jit.policy import build_policy
+    return build_policy(ports or _default_ports(), max_duration or _default_max_duration(), allowed_sources or ['*'])
+
+
+def _check_all_or_name(all_vms, vm_name):
+    if all_vms and vm_name and not getattr(vm_name, 'is_default', False):
+        from azext_jit.errors import BadInput
+        raise BadInput('--all and --name cannot be used together.',
+                       'Name one VM with -g and -n, or protect every VM with --all (with -g: every VM of that group).')
+
+
+def _enable_chosen(azure, chosen, policy, plans, dry_run):
+    """Each mode writes its VMs' policy (one write per mode, not one per VM), then each VM's conflicting rules go."""
+    from azext_jit import protection
+    from azext_jit.pim import record
     changes = []
-    for jit_mode in {id(m): m for _, m in chosen}.values():   # one policy write per mode, not one per VM
+    for jit_mode in {id(m): m for _, m in chosen}.values():
         changes += jit_mode.enable([t for t, m in chosen if m is jit_mode], policy, dry_run)
     results = []
     for target, jit_mode in chosen:
         mine = [c for c in changes if c.concerns(target)]
         mine += protection.remove_conflicts(azure, target, plans[target.id], dry_run)
         results.append(protection.summary(target, jit_mode, policy, mine, plans[target.id], dry_run))
-    return results[0] if vm_name else results
+        results[-1]['policy']['requireApproval'] = record.required(target)   # approval set up earlier stays
+    return results
+
+
+def _gate_results(approval_gate, chosen, results, dry_run):
+    """Set up approval for the enabled VMs, and add its changes and settings to each VM's result."""
+    from azext_jit.durations import to_iso8601
+    changes = approval_gate.apply(chosen, dry_run)
+    approval = approval_gate.approval
+    for (target, _), result in zip(chosen, results):
+        result['changes'] += [c.to_dict() for c in changes[target.id]]
+        result['policy']['requireApproval'] = True
+        result['approval'] = {'required': True, 'role': approval_gate.role_name, 'approvers': list(approval.approvers),
+                              'approverGroups': list(approval.groups), 'requesters': list(approval.requesters),
+                              'maximumActivation': to_iso8601(approval_gate.max_activation)}
 
 
 def _enable_targets(azure, resource_group_name, vm_name, all_vms):
@@ -166,7 +214,9 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
     if not held and (mode != AUTO or not protection.has_removed_rules(target)):
         logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
                        '' if mode == AUTO else f' in {mode} mode')
-        return {'vm': target.name, 'resourceGroup': target.resource_group, 'changes': [], 'dryRun': dry_run}
+        changes = _forget_approval(azure, target, dry_run) if mode == AUTO else []   # a disable cut short
+        return {'vm': target.name, 'resourceGroup': target.resource_group, 'dryRun': dry_run,
+                'changes': [c.to_dict() for c in changes]}
     # Everything is read and checked before the first write, so the confirmation can list what comes back.
     still = [m.name for m in modes.holding(target) if m not in held]
     plan = None if still else protection.plan_restore(azure, target, held, modes.each())
@@ -189,8 +239,20 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
         changes += jit_mode.disable(target, dry_run)
     if not still:
         changes += revocations.forget_revocations(azure, target, dry_run)
+        changes += _forget_approval(azure, target, dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [m.name for m in held], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
+
+
+def _forget_approval(azure, target, dry_run):
+    """Drop the VM's approval note; PIM's eligibilities and role settings stay (other VMs may share the scope)."""
+    from azext_jit.pim import record
+    changes = record.forget(azure, target, dry_run)
+    if changes:
+        logger.warning("%s no longer notes that access needs approval. The requester role's eligibilities and PIM "
+                       "settings stay where they are (other VMs may share that scope: a Defender JIT policy covers "
+                       "its resource group's VMs); remove them in PIM when nothing needs them.", target.describe())
+    return changes
 
 
 # -- request / revoke ---------------------------------------------------------------------------------

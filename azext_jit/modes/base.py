@@ -94,6 +94,15 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
         requester is made eligible for under approval (`azext_jit/pim`), and where a PIM activation is filed.
         None when it cannot be known (the VM has no NSG, no policy lists it yet)."""
 
+    #: The permissions Azure checks at `approval_scope` when this mode opens access: what the requester role must
+    #: grant for approval to work, and what lets whoever holds it there actively open access without approval.
+    approval_actions = ()
+
+    def planned_approval_scope(self, target):
+        """`approval_scope` as it will be once `enable` has written the VM's policy (what a dry run of `enable
+        --require-approval` sets up, when the policy does not list the VM yet)."""
+        return self.approval_scope(target)
+
     def unprotected_ports(self, target, policy):  # pylint: disable=unused-argument
         """The policy's ports [(number, protocol)] that the VM's protecting rules do not close today (a deny rule
         missing or changed by hand). [] where the mode's service places its rules itself."""

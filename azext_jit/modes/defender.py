@@ -47,6 +47,7 @@ from azext_jit.nsg import client as nsg_client
 from azext_jit.nsg.rules import destination_prefixes, is_allow, rule_covers_port, rules_of, source_prefixes
 from azext_jit.policy import JitPolicy, PortPolicy
 from azext_jit import activity_log, vm_records
+from azext_jit.pim import roles
 from azext_jit.revocations import revoked_requests
 from azext_jit.times import parse_time, stamp
 from azext_jit.wire import wire
@@ -135,7 +136,7 @@ def _same_vm(a, b):
     return a.lower() == b.lower()
 
 
-class DefenderMode(JitMode):
+class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the interface is what a mode can do
     name = 'defender'
     title = 'Defender'
     expires_access_itself = True          # Defender removes its allow rules at their end time
@@ -251,6 +252,15 @@ class DefenderMode(JitMode):
         policy resource itself (an `initiate` is a POST to it)."""
         policy, _ = self.policy_holding(target)
         return policy['id'] if policy else None
+
+    approval_actions = (roles.INITIATE,)
+
+    def planned_approval_scope(self, target):
+        """The policy `enable` writes the VM into: the one listing it, else the group and region's (`_holder`)."""
+        holder = _holder(self.policies(target.resource_group, target.location), {target.id: None})
+        name = (holder or {}).get('name') or DEFAULT_POLICY
+        return (f'/subscriptions/{self.azure.subscription_id}/resourceGroups/{target.resource_group}/providers/'
+                f'Microsoft.Security/locations/{target.location}/jitNetworkAccessPolicies/{name}')
 
     def protecting_rules(self, target):
         return [r for r in rules_of(nsg_client.read_nsg(self.azure, target.nsg_id))

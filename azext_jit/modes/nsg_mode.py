@@ -36,6 +36,7 @@ from azext_jit.modes import nsg_mode_records as records
 from azext_jit.modes.base import JitMode
 from azext_jit.nsg import client as nsg_client
 from azext_jit.nsg.conflicts import classify_conflicts
+from azext_jit.pim import roles
 from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, MAX_PRIORITY, choose_allow_priorities, \
     choose_deny_priority, used_priorities
 from azext_jit.nsg.rules import (destination_prefixes, group_ports_by_protocol, is_allow, prefix_contains_ip,
@@ -96,6 +97,8 @@ class NsgMode(JitMode):
         from azext_jit.targets import with_subnet_nsg
         with_subnet_nsg(self.azure, target)
         return target.nsg_id
+
+    approval_actions = (roles.RULE_WRITE,)
 
     def _nsg(self, target):
         """The VM's NSG (wire JSON, read once per command), or None when it has none (any more)."""

@@ -90,6 +90,11 @@ def eligibility_instances(azure, scope, principal_id=None, mine=False):
     return azure.rest.list(_scoped(scope, '/roleEligibilityScheduleInstances'), PIM_API, **query)
 
 
+def eligibilities_at(azure, scope):
+    """Everyone's active eligibilities at or above `scope` (`atScope()`)."""
+    return azure.rest.list(_scoped(scope, '/roleEligibilityScheduleInstances'), PIM_API, **{'$filter': 'atScope()'})
+
+
 def assign_eligibility(azure, scope, principal_id, role_id, justification, start):
     """Make `principal_id` eligible for `role_id` at `scope`, with no end (the policy must allow it)."""
     body = {'properties': {'principalId': principal_id, 'roleDefinitionId': role_id, 'requestType': 'AdminAssign',
