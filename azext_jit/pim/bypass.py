@@ -12,8 +12,10 @@ straight through. `show` lists them so that an administrator sees whether approv
 
 The doors: `securityRules/write` or `networkSecurityGroups/write` over the NSG (write an allow rule), the mode's
 own actions over its gate scope (Defender's `initiate` over the JIT policy), `networkInterfaces/write` over the
-NIC (move the NIC to another NSG, or none). Inputs are two reads: the role assignments of the VM's resource group
-(at, above and below it: those below it can sit on the NIC, the NSG or the policy) and the role definitions
+NIC (move the NIC to another NSG, or none), and for an NSG on the subnet `virtualNetworks/subnets/write` or
+`virtualNetworks/write` (take the NSG off the subnet). Inputs: the role assignments of the resource groups of the
+VM and of those resources (at, above and below each: those below can sit on the NIC, the NSG or the policy) and
+the role definitions
 assignable there. An assignment whose role definition is not among them is reported too, as unknown: it cannot be
 ruled out.
 """
@@ -25,6 +27,10 @@ from azext_jit.pim.gate import covers
 def doors(target, mode, gate_scope):
     """[(scope, action)] that open access on the VM without approval, each once (scopes may be None: skipped)."""
     found = [(target.nsg_id, roles.RULE_WRITE), (target.nsg_id, roles.NSG_WRITE), (target.nic_id, roles.NIC_WRITE)]
+    if getattr(target, 'nsg_scope', None) == 'subnet' and getattr(target, 'subnet_id', None):
+        # the NSG guards the subnet: whoever may rewrite the subnet (or its VNet) can take it off
+        vnet = target.subnet_id.rsplit('/subnets/', 1)[0]
+        found += [(target.subnet_id, roles.SUBNET_WRITE), (vnet, roles.VNET_WRITE)]
     found += [(gate_scope, action) for action in mode.approval_actions]
     out = []
     for scope, action in found:

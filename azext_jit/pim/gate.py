@@ -27,7 +27,8 @@ import uuid
 from dataclasses import dataclass
 
 from azext_jit.changes import Change
-from azext_jit.errors import AzureFailed, BadInput, JitError, MissingInput, NotAllowed, NotPossible, UsageError
+from azext_jit.errors import (AzureFailed, BadInput, ConnectionFailed, JitError, MissingInput, NotAllowed, NotPossible,
+                              UsageError)
 from azext_jit.log import get_logger
 from azext_jit.pim import client, record, roles
 
@@ -227,16 +228,56 @@ def same_role(a, b):
     return client.last_segment(a).lower() == client.last_segment(b).lower() != ''
 
 
+def _same_scope(a, b):
+    return str(a or '').rstrip('/').lower() == str(b or '').rstrip('/').lower()
+
+
 def eligible_principals(instances, role_id, scope):
-    """The principal ids the eligibility instances make eligible for `role_id` at or above `scope`."""
+    """The principal ids the eligibility instances make eligible for `role_id` at exactly `scope`: PIM applies the
+    role's settings of the scope an eligibility sits at, so one above the gate scope is not gated by the approval
+    set up there (`eligible_above` names those)."""
     out = []
     for item in instances or ():
         props = (item or {}).get('properties') or {}
         pid = str(props.get('principalId') or '').lower()
-        if pid and same_role(props.get('roleDefinitionId'), role_id) and covers(props.get('scope'), scope) \
+        if pid and same_role(props.get('roleDefinitionId'), role_id) and _same_scope(props.get('scope'), scope) \
                 and pid not in out:
             out.append(pid)
     return out
+
+
+def eligible_above(instances, role_id, scope):
+    """[{principalId, scope}] eligible for `role_id` at a scope above `scope`, where the approval set up at `scope`
+    does not apply: their activation there follows whatever PIM's settings for the role say at that scope."""
+    out = []
+    for item in instances or ():
+        props = (item or {}).get('properties') or {}
+        pid, where = str(props.get('principalId') or '').lower(), props.get('scope')
+        if pid and same_role(props.get('roleDefinitionId'), role_id) and covers(where, scope) and \
+                not _same_scope(where, scope) and {'principalId': pid, 'scope': where} not in out:
+            out.append({'principalId': pid, 'scope': where})
+    return out
+
+
+def extra_grants(role):
+    """What the role definition (wire JSON) grants beyond the README's requester role: actions not in it (wildcards
+    included) and any data action. An approved activation would hand requesters those too."""
+    allowed = {a.lower() for a in roles.REQUESTER_ACTIONS}
+    extras = []
+    for entry in ((role or {}).get('properties') or {}).get('permissions') or []:
+        if not isinstance(entry, dict):
+            continue
+        for action in entry.get('actions') or []:
+            if str(action).lower() not in allowed and action not in extras:
+                extras.append(action)
+        extras += [a for a in entry.get('dataActions') or [] if a not in extras]
+    return extras
+
+
+def group_of(scope):
+    """The resource group scope (`/subscriptions/S/resourceGroups/RG`) an ARM id lies in, or the id itself."""
+    parts = str(scope or '').strip('/').split('/')
+    return '/' + '/'.join(parts[:4]) if len(parts) >= 4 and parts[2].lower() == 'resourcegroups' else scope
 
 
 def missing_actions(role, actions):
@@ -287,17 +328,24 @@ class Gate:
         needed = []
         for _, mode in chosen:
             needed += [a for a in mode.approval_actions if a not in needed]
+        extras = extra_grants(self.role)
+        if extras:
+            shown = ', '.join(map(str, extras[:5])) + (', ...' if len(extras) > 5 else '')
+            raise NotPossible(f"The role '{roles.REQUESTER_ROLE}' ({self.role.get('id')}) grants more than the "
+                              f"README's requester role ({shown}): an approved activation would give requesters that "
+                              'too. Nothing was changed.',
+                              'Make it the README role again (`az role definition update --role-definition '
+                              '@requester.json`), then run this again.')
         missing = missing_actions(self.role, needed)
         if missing:
             raise NotPossible(f"The role '{roles.REQUESTER_ROLE}' ({self.role.get('id')}) does not grant "
                               f"{', '.join(missing)}, which requesters need to open access on these VMs.",
                               'Update it from the README (`az role definition update --role-definition '
                               '@requester.json`), then run this again.')
-        outside = [t for t, _ in chosen
-                   if not assignable_at(self.role, f'{self.subscription}/resourceGroups/{t.resource_group}')]
+        outside = [scope for scope in self._gate_groups(chosen) if not assignable_at(self.role, scope)]
         if outside:
-            raise NotPossible(f"The role '{roles.REQUESTER_ROLE}' cannot be assigned in resource group "
-                              f"'{outside[0].resource_group}' (its assignableScopes do not include it).",
+            raise NotPossible(f"The role '{roles.REQUESTER_ROLE}' cannot be assigned at '{outside[0]}' (its "
+                              'assignableScopes do not include it).',
                               f"Add '{self.subscription}' to its assignableScopes (see the README), then run this "
                               'again.')
 
@@ -309,19 +357,18 @@ class Gate:
         try:
             client.eligibility_instances(self.azure, self.subscription, mine=True)
         except HttpResponseError as ex:
-            status, code = getattr(ex, 'status_code', None), error_code(ex)
-            if code in NO_PIM_CODES or status in (403, 404):
+            code = error_code(ex)
+            if code in NO_PIM_CODES:
                 detail = ' '.join(str(error_message(ex)).split())
                 raise NotPossible(f'Approval cannot be set up: Azure refused Privileged Identity Management here '
-                                  f"({code or status}: {detail}). Nothing was changed.", PIM_NEEDS) from None
+                                  f"({code}: {detail}). Nothing was changed.", PIM_NEEDS) from None
             raise explain_http_error(ex) from ex
 
     def _check_permissions(self, chosen):
         """The caller may write PIM policies and eligibilities on each resource group (and create the role at the
         subscription when it is missing): Azure's answer, through the permissions API."""
-        needed = [(f'{self.subscription}/resourceGroups/{t.resource_group}', a)
-                  for t, _ in chosen for a in [MANAGE_POLICY] + ([MANAGE_ELIGIBILITY] if self.approval.requesters
-                                                                 else [])]
+        needed = [(group, a) for group in self._gate_groups(chosen)
+                  for a in [MANAGE_POLICY] + ([MANAGE_ELIGIBILITY] if self.approval.requesters else [])]
         if self.role is None:
             needed.append((self.subscription, WRITE_ROLE))
         held = {}
@@ -334,6 +381,16 @@ class Gate:
                                  'hold. Nothing was changed.',
                                  'Ask for Owner or User Access Administrator on that scope (or Privileged Role '
                                  f'Administrator in Entra ID). {PIM_NEEDS.split(": ", 1)[0]}.')
+
+    def _gate_groups(self, chosen):
+        """The resource groups the VMs' gate scopes lie in (an NSG may sit in another group than its VM), each once."""
+        out = []
+        for target, mode in chosen:
+            scope = group_of(mode.approval_scope(target) or mode.planned_approval_scope(target) or
+                             f'{self.subscription}/resourceGroups/{target.resource_group}')
+            if scope.lower() not in [o.lower() for o in out]:
+                out.append(scope)
+        return out
 
     # -- writes ---------------------------------------------------------------------------------------------
     def apply(self, chosen, dry_run=False):
@@ -357,8 +414,10 @@ class Gate:
                 out[target.id] += record.note(self.azure, target, dry_run)
         except (JitError, HttpResponseError) as ex:
             err = ex if isinstance(ex, JitError) else explain_http_error(ex)
+            transient = isinstance(err, (AzureFailed, ConnectionFailed))
+            advice = HEALS if transient or not err.recommendation else f'{err.recommendation} {HEALS}'
             raise type(err)(f'{err.message} JIT protects the VMs, but approval is not fully set up yet.',
-                            HEALS) from ex
+                            advice) from ex
         return out
 
     def _role(self, first, out, dry_run):
@@ -410,8 +469,22 @@ class Gate:
                         'maximumActivation': to_iso8601(self.max_activation), 'justificationRequired': True,
                         'permanentEligibility': True}, target.id)]
 
+    def _assign(self, scope, principal, role_id):
+        """Make one principal eligible; False when PIM says it already is (its list can lag a concurrent enable)."""
+        from azure.core.exceptions import HttpResponseError
+        from azext_jit.errors import error_code
+        from azext_jit.times import stamp
+        try:
+            client.assign_eligibility(self.azure, scope, principal, role_id, ELIGIBILITY_JUSTIFICATION,
+                                      stamp(self.azure.now()))
+        except HttpResponseError as ex:
+            if error_code(ex) == 'RoleAssignmentExists':
+                return False
+            raise
+        return True
+
     def _eligibility(self, target, scope, role_id, dry_run):
-        """Make each requester eligible for the role at `scope`, unless already eligible at or above it."""
+        """Make each requester eligible for the role at `scope`, unless already eligible there."""
         from azure.core.exceptions import HttpResponseError
         if not self.approval.requesters:
             return []
@@ -426,10 +499,8 @@ class Gate:
         for principal in self.approval.requesters:
             if principal in eligible:
                 continue
-            if not dry_run:
-                from azext_jit.times import stamp
-                client.assign_eligibility(self.azure, scope, principal, role_id, ELIGIBILITY_JUSTIFICATION,
-                                          stamp(self.azure.now()))
+            if not dry_run and not self._assign(scope, principal, role_id):
+                continue
             changes.append(Change('create', 'eligibility', scope, target.name,
                                   {'principalId': principal, 'role': roles.REQUESTER_ROLE, 'scope': scope,
                                    'expiration': 'NoExpiration'}, target.id))

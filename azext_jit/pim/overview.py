@@ -7,7 +7,8 @@
 policy at the gate scope says them (not as the note or `enable` remembers them), who is eligible, the requests
 waiting for a decision, and who can open access without approval (`bypass.py`), with a warning naming them.
 
-Costs five or six reads, only for a VM with the note: role definitions and role assignments of the resource group,
+Costs five or six reads, only for a VM with the note: role definitions and role assignments of the resource group
+(and of the NSG's or NIC's group when it is another),
 the policy assignment at the gate scope (its policy too when the assignment does not carry the effective rules),
 the eligibilities and the schedule requests at the gate scope.
 """
@@ -74,11 +75,27 @@ def _read(azure, target, mode, view):
                        'the scope where Azure checks access cannot be found', target.resource_group, target.name)
     else:
         view.update(_settings(azure, target, scope, role['id']))
-    found = bypass.principals(client.role_assignments(azure, group), definitions, bypass.doors(target, mode, scope))
+    openings = bypass.doors(target, mode, scope)
+    assignments, seen = [], set()
+    for where in [group] + [gate.group_of(s) for s, _ in openings]:   # an NSG or NIC may sit in another group
+        if where.lower() not in seen:
+            seen.add(where.lower())
+            assignments += client.role_assignments(azure, where)
+    found = bypass.principals(_once(assignments), definitions, openings)
     view['bypassApproval'] = found
     if found:
         logger.warning('%d principal(s) can open access on %s without approval: %s', len(found), target.describe(),
                        bypass.describe(found))
+
+
+def _once(assignments):
+    out, names = [], set()
+    for item in assignments:
+        key = str(item.get('id') or item.get('name')).lower()
+        if key not in names:
+            names.add(key)
+            out.append(item)
+    return out
 
 
 def _settings(azure, target, scope, role_id):
@@ -88,13 +105,20 @@ def _settings(azure, target, scope, role_id):
     if rules is None and props.get('policyId'):
         rules = ((client.policy(azure, props['policyId']) or {}).get('properties') or {}).get('rules') or []
     settings = gate.read_settings(rules or [])
+    eligibilities = client.eligibilities_at(azure, scope)
     out = {'role': roles.REQUESTER_ROLE, 'roleDefinitionId': role_id, 'approvalRequired': settings['approvalRequired'],
            'approvers': settings['approvers'], 'approverGroups': settings['approverGroups'],
            'maximumActivation': settings['maximumActivation'],
            'justificationRequired': settings['justificationRequired'],
-           'eligibleRequesters': gate.eligible_principals(client.eligibilities_at(azure, scope), role_id, scope),
+           'eligibleRequesters': gate.eligible_principals(eligibilities, role_id, scope),
+           'eligibleAbove': gate.eligible_above(eligibilities, role_id, scope),
            'pendingRequests': pending_requests(client.schedule_requests(azure, scope, 'atScope()'), role_id, scope,
                                                target.id)}
+    if out['eligibleAbove']:
+        logger.warning("Eligible for '%s' above %s, where this VM's approval settings do not apply: %s. Their "
+                       "activation there follows PIM's settings for the role at that scope: check them, or remove "
+                       "those eligibilities.", roles.REQUESTER_ROLE, scope,
+                       '; '.join(f"{e['principalId']} at {e['scope']}" for e in out['eligibleAbove']))
     if not settings['approvalRequired'] or not (settings['approvers'] or settings['approverGroups']):
         logger.warning("PIM does not require approval for '%s' at %s: activating it opens access on %s without "
                        "anyone's approval. Run `az vm jit enable -g %s -n %s --require-approval ...` again.",

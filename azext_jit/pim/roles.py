@@ -31,6 +31,8 @@ INITIATE = 'Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/actio
 RULE_WRITE = 'Microsoft.Network/networkSecurityGroups/securityRules/write'
 NSG_WRITE = 'Microsoft.Network/networkSecurityGroups/write'
 NIC_WRITE = 'Microsoft.Network/networkInterfaces/write'
+SUBNET_WRITE = 'Microsoft.Network/virtualNetworks/subnets/write'
+VNET_WRITE = 'Microsoft.Network/virtualNetworks/write'
 
 
 def action_matches(pattern, action):

@@ -152,13 +152,14 @@ def _eligibility(principal, scope, role=ROLE):
     return {'properties': {'principalId': principal, 'roleDefinitionId': role, 'scope': scope}}
 
 
-def test_eligible_at_or_above_the_gate_scope_counts_below_or_for_another_role_does_not():
+def test_only_eligibility_at_the_gate_scope_itself_is_gated_one_above_it_is_named_apart():
     other_nsg = RG + '/providers/Microsoft.Network/networkSecurityGroups/other-nsg'
     other_role = SUB + '/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7'
     instances = [_eligibility(ALICE.upper(), RG), _eligibility(BOB, other_nsg), _eligibility(CAROL, NSG, other_role),
                  _eligibility(GROUP, NSG, '/providers/Microsoft.Authorization/roleDefinitions/'
                                           '5a4f1c3e-0000-4000-8000-00000000f00d')]
-    assert gate.eligible_principals(instances, ROLE, NSG) == [ALICE, GROUP]
+    assert gate.eligible_principals(instances, ROLE, NSG) == [GROUP]
+    assert gate.eligible_above(instances, ROLE, NSG) == [{'principalId': ALICE.lower(), 'scope': RG}]
     assert gate.covers(SUB, NSG) and gate.covers(NSG + '/', NSG.upper()) and not gate.covers(NSG, RG)
     assert not gate.covers(RG + '2', NSG)
 
@@ -257,3 +258,21 @@ def test_show_lists_the_vms_pending_pim_requests_with_what_they_ask():
     assert found[1]['asked']['ports'] == ['22/TCP'] and found[1]['asked']['source'] == '203.0.113.5/32'
     assert found[1]['asked']['duration'] == 'PT1H' and found[1]['requester'] == CAROL
     assert found[1]['approvalId'] == 'mine-approval'
+
+
+def test_an_nsg_on_the_subnet_can_also_be_taken_off_by_whoever_may_rewrite_the_subnet_or_its_vnet():
+    vnet = RG + '/providers/Microsoft.Network/virtualNetworks/v'
+    target = SimpleNamespace(nsg_id=NSG, nic_id=NIC, nsg_scope='subnet', subnet_id=vnet + '/subnets/default')
+    found = bypass.doors(target, _mode((RULE_WRITE,)), NSG)
+    assert (vnet + '/subnets/default', 'Microsoft.Network/virtualNetworks/subnets/write') in found
+    assert (vnet, 'Microsoft.Network/virtualNetworks/write') in found
+    assert all('virtualNetworks' not in a for _, a in bypass.doors(TARGET, _mode((RULE_WRITE,)), NSG))
+
+
+def test_a_requester_role_granting_more_than_the_readme_role_is_named_with_what_it_adds():
+    from azext_jit.pim.roles import REQUESTER_ACTIONS
+    same = {'properties': {'permissions': [{'actions': [a.upper() for a in REQUESTER_ACTIONS]}]}}
+    assert gate.extra_grants(same) == []
+    wider = {'properties': {'permissions': [{'actions': list(REQUESTER_ACTIONS) + ['Microsoft.Network/*'],
+                                             'dataActions': ['Microsoft.Storage/*']}]}}
+    assert gate.extra_grants(wider) == ['Microsoft.Network/*', 'Microsoft.Storage/*']
