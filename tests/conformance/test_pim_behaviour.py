@@ -395,6 +395,15 @@ def test_approval_by_a_designated_approver_grants_from_the_decision_to_the_reque
     assert not env.can_open()
 
 
+def test_an_activation_below_the_eligibility_is_held_to_the_approval_set_at_the_eligibility(env):
+    env.make_eligible()
+    env.require_approval([{'id': env.ids['approver'].object_id, 'userType': 'User'}])
+    resp = env.activate(scope=env.gate + '/securityRules/jit-rule')
+    assert resp.status_code == 201, resp.text
+    assert resp.json()['properties']['status'] == 'PendingApproval'
+    assert not env.can_open()
+
+
 def test_a_member_of_a_designated_group_may_approve(env):
     body = _pending(env, approvers=[{'id': env.group, 'userType': 'Group'}])
     assert env.decide(env.approval_of(body), who='approver').status_code == 403

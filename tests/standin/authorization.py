@@ -55,6 +55,8 @@ PIM's rules, as the stand-in enforces them (contract `pim-contract.md`, Azure fa
   tenant does not know: 400 `PrincipalNotFound`.
 - Activity Log: an activation's `roleAssignments/write` names the requester as caller (Azure may name the PIM
   service); a decision is recorded as `Microsoft.Authorization/roleAssignmentApprovals/steps/write` by the approver.
+- An activation at a scope below the eligibility's (a child resource) is held to the role's settings at both the
+  eligibility's scope and its own, the stricter of each (which one real PIM applies is not documented).
 - Service principals may be eligible and activate (the stand-in's identities are all service principals; Azure's
   portal offers PIM to users and groups).
 """
@@ -847,7 +849,8 @@ def put_assignment_request(req):  # pylint: disable=too-many-branches,too-many-s
                   'requestor_id': req.caller.object_id, 'created': world.clock.now(), 'start': start, 'end': end,
                   'schedule': None}
         if request_type == 'SelfActivate':
-            if eligible(world, principal, role, scope) is None:
+            eligibility = eligible(world, principal, role, scope)
+            if eligibility is None:
                 raise ArmError(400, 'RoleAssignmentDoesNotExist', 'The Role assignment does not exist.')
             if live_activation(world, principal, role, scope) is not None:
                 raise ArmError(400, 'RoleAssignmentExists', 'The Role assignment already exists.')
@@ -856,13 +859,17 @@ def put_assignment_request(req):  # pylint: disable=too-many-branches,too-many-s
                    for r in pim['requests'].values()):
                 raise ArmError(400, 'PendingRoleAssignmentRequest',
                                'There is already an existing pending Role assignment request.')
-            policy = policy_for(world, scope, role)
-            failures = _policy_failures(policy, props, start, end)
+            # An activation below the eligibility's scope (PIM's "eligible child resources") is held to the role's
+            # settings at both scopes, the stricter of each (*unconfirmed*: which scope's settings real PIM applies).
+            policies = [policy_for(world, scope, role)]
+            if _norm(eligibility['scope']) != _norm(scope):
+                policies.insert(0, policy_for(world, eligibility['scope'], role))
+            failures = sorted({f for policy in policies for f in _policy_failures(policy, props, start, end)})
             if failures:
                 raise ArmError(400, 'RoleAssignmentRequestPolicyValidationFailed',
                                'The following policy rules failed: [{}]'.format(
                                    ','.join('"{}"'.format(f) for f in failures)))
-            approvers, justify = _approvers(policy)
+            approvers, justify = next(((a, j) for a, j in map(_approvers, policies) if a is not None), (None, False))
             if approvers is not None:
                 approval_id = str(uuid.uuid4())
                 record['status'], record['approval_id'] = 'PendingApproval', approval_id
