@@ -66,6 +66,8 @@ examples:
     text: az vm jit list --resource-group MyResourceGroup --status active -o table
   - name: Every JIT-enabled VM of the subscription.
     text: az vm jit list --query "[].vm"
+  - name: Requests under approval that wait for your decision, and your own still waiting (waitingFor).
+    text: az vm jit list --status pending -o table
 """
 
 helps['vm jit request'] = """
@@ -76,7 +78,9 @@ long-summary: >
     the source lies outside the allowed sources, you already hold 4 open requests on the VM, or the VM
     would have more than 50 open ports. Access is open when the command returns; its output says how to
     connect and when access ends. The justification is kept with the request (in NSG mode in the allow
-    rule's description, shortened to fit Azure's 140 characters).
+    rule's description, shortened to fit Azure's 140 characters). On a VM under approval, unless Azure lets
+    you open access directly, the command files a Microsoft Entra PIM request and returns its id (pending):
+    --wait waits for the approver and opens, --request-id opens an approved request later.
 examples:
   - name: Open RDP for 60 minutes from your own public IP.
     text: az vm jit request --resource-group MyResourceGroup --vm MyVM --ports 3389 --duration 60
@@ -84,6 +88,35 @@ examples:
     text: >
         az vm jit request -g MyResourceGroup -n MyVM --ports 22 --duration 2h --source 198.51.100.7
         --justification "patching"
+  - name: On a VM under approval, ask and wait (at most 30 minutes) for an approver; access opens once approved.
+    text: az vm jit request -g MyResourceGroup -n MyVM --ports 22 --justification "INC0042" --wait --timeout 30m
+  - name: On a VM under approval, open an approved request later (its id from the first command's output).
+    text: az vm jit request -g MyResourceGroup -n MyVM --request-id 00000000-0000-0000-0000-000000000000
+"""
+
+helps['vm jit approve'] = """
+type: command
+short-summary: Approve a request for access to a VM under approval (you must be one of its approvers).
+long-summary: >
+    Goes through Microsoft Entra PIM: PIM decides who may approve (a designated approver, directly or through a
+    group; never the requester) and refuses a request already decided or expired. What the request asks (VM,
+    ports, source, duration, requester, reason) is shown first and you are asked to confirm; --yes for scripts.
+    Once approved, the requester's `az vm jit request --request-id` (or a waiting `--wait`) opens the access.
+examples:
+  - name: Approve a request (see those waiting for your decision with `az vm jit list --status pending`).
+    text: az vm jit approve --request-id 00000000-0000-0000-0000-000000000000 --reason "CHG-7"
+  - name: Approve from a script, without the confirmation.
+    text: az vm jit approve --request-id 00000000-0000-0000-0000-000000000000 --yes
+"""
+
+helps['vm jit deny'] = """
+type: command
+short-summary: Deny a request for access to a VM under approval, saying why (you must be one of its approvers).
+long-summary: >
+    Goes through Microsoft Entra PIM, like `approve`; the requester sees your reason. Nothing opens.
+examples:
+  - name: Deny a request in a script.
+    text: az vm jit deny --request-id 00000000-0000-0000-0000-000000000000 --reason "no change ticket" --yes
 """
 
 helps['vm jit revoke'] = """

@@ -65,6 +65,25 @@ def load_arguments(self, _):
                         'wider than /24 (IPv4) or /64 (IPv6) only when the policy names that range or a wider one. '
                         'Default: your own public IP address.')
         c.argument('justification', help='Why you need access; recorded with the request.')
+        c.argument('request_id', options_list=['--request-id'],
+                   help='Open what your approved request asked (its id from the output of `az vm jit request` on a '
+                        'VM under approval). Nothing else may be asked beside it.')
+        c.argument('wait', options_list=['--wait'], action='store_true',
+                   help='On a VM under approval: wait for the approver\'s decision, then open what was asked.')
+        c.argument('timeout', options_list=['--timeout'], validator=v.validate_timeout,
+                   help='How long --wait waits: minutes (`30`), `90m`, `2h` or ISO 8601. Default: 1 hour.')
+
+    for decision in ('approve', 'deny'):
+        with self.argument_context(f'vm jit {decision}') as c:
+            c.argument('request_id', options_list=['--request-id'],
+                       help='The request to decide on (its id from `az vm jit request` or `az vm jit list --status '
+                            'pending`; the id of its PIM approval works too).')
+            c.argument('yes', options_list=['--yes', '-y'], action='store_true',
+                       help='Do not ask for confirmation (what the request asks is still printed).')
+    with self.argument_context('vm jit approve') as c:
+        c.argument('reason', options_list=['--reason'], help='Why you approve; PIM keeps it with the decision.')
+    with self.argument_context('vm jit deny') as c:
+        c.argument('reason', options_list=['--reason'], help='Why you deny; the requester sees it.')
 
     with self.argument_context('vm jit revoke') as c:
         c.argument('ports', help='Close only these ports. Default: every port the closed requests opened.')

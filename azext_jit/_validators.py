@@ -28,6 +28,11 @@ def validate_duration(namespace):
     _parse(namespace, 'duration', parse_duration)
 
 
+def validate_timeout(namespace):
+    from azext_jit.durations import parse_duration
+    _parse(namespace, 'timeout', lambda text: parse_duration(text, option='--timeout'))
+
+
 def validate_max_duration(namespace):
     from azext_jit.durations import parse_duration, check_max_duration
 

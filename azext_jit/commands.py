@@ -46,3 +46,5 @@ def load_command_table(self, _):
         g.custom_command('disable', 'disable_jit', confirmation=partial(_confirm_disable, self.cli_ctx),
                          table_transformer=transform_changes_table)
         g.custom_command('cleanup', 'cleanup_jit', table_transformer=transform_changes_table)
+        g.custom_command('approve', 'approve_request')
+        g.custom_command('deny', 'deny_request')

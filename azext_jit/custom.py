@@ -78,6 +78,11 @@ def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
         if any(m.requests_need_network for m in held):
             target = target_from_vm(azure, vm)
         out.append(views.vm_view(target, held, status=status, rules=False))
+    if status == 'pending':   # and the requests under approval waiting for your decision, or your own
+        from azext_jit.pim.decisions import pending_by_vm
+        waiting = pending_by_vm(azure)
+        for view in out:
+            view['requests'] += waiting.get(view['id'].rstrip('/').lower(), [])
     return out
 
 
@@ -257,13 +262,34 @@ def _forget_approval(azure, target, dry_run):
 
 # -- request / revoke ---------------------------------------------------------------------------------
 def request_access(cmd, resource_group_name=None, vm_name=None, ports=None, duration=None, source=None,
-                   justification=None, mode=AUTO, dry_run=False):
-    from azext_jit import caller, views
-    from azext_jit.access_requests import check_room
-    from azext_jit.policy import check_request
+                   justification=None, mode=AUTO, dry_run=False, request_id=None, wait=False, timeout=None):
+    """Open access; on a VM under approval, a caller whom Azure does not let open it directly files a PIM
+    activation instead (pending until an approver decides; `--wait` waits and opens), and `--request-id` opens an
+    approved request later."""
+    from azext_jit import views
+    from azext_jit.pim import activation
+    _check_request_options(request_id, ports, duration, source, justification, dry_run, wait, timeout)
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name, need_nsg=False)
     jit_mode = _enabled_mode(modes, target, mode)
+    if request_id:
+        return activation.request_later(cmd, azure, jit_mode, target, request_id.strip(),
+                                        {'wait': wait, 'timeout': timeout})
+    policy, grants, source, me = _checked_request(cmd, jit_mode, target, ports, duration, source)
+    if _needs_approval(azure, jit_mode, target):
+        return activation.request_with_approval(cmd, azure, jit_mode, target, list(grants), source, justification,
+                                                {'dry_run': dry_run, 'wait': wait, 'timeout': timeout})
+    changes = jit_mode.remove_expired(target, dry_run)
+    request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, me, dry_run)
+    return views.request_view(target, request, changes + opened, dry_run)
+
+
+def _checked_request(cmd, jit_mode, target, ports, duration, source):
+    """(policy, what it grants, source, the caller) for a request, checked before anything is written; NSG mode's
+    source is the caller's public IP when none is given (asked from the IP-echo service, then checked too)."""
+    from azext_jit import caller
+    from azext_jit.access_requests import check_room
+    from azext_jit.policy import check_request
     policy = jit_mode.policy_of(target)
     exact = jit_mode.matches_sources_exactly
     grants = check_request(policy, ports, duration, source, exact_source_match=exact, vm_address=target.private_ip)
@@ -273,9 +299,30 @@ def request_access(cmd, resource_group_name=None, vm_name=None, ports=None, dura
                                vm_address=target.private_ip)
     me = caller.whoami(cmd)
     check_room(target, jit_mode.requests_of(target), me, len(grants))   # before anything is written
-    changes = jit_mode.remove_expired(target, dry_run)
-    request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, me, dry_run)
-    return views.request_view(target, request, changes + opened, dry_run)
+    return policy, grants, source, me
+
+
+def _needs_approval(azure, jit_mode, target):
+    """Whether the VM is under approval and Azure does not let the caller open access on it directly (asked only
+    under approval: one call)."""
+    from azext_jit.pim import activation, record
+    return record.required(target) and not activation.may_open_directly(
+        azure, activation.gate_scope(jit_mode, target), jit_mode.opening_action)
+
+
+def _check_request_options(request_id, ports, duration, source, justification, dry_run, wait, timeout):
+    """--request-id opens what an approved request asked: nothing else may be asked beside it."""
+    from azext_jit.errors import BadInput
+    if request_id is not None and not request_id.strip():
+        raise BadInput('--request-id is empty: name the approved request to open.',
+                       'Take its id from the output of `az vm jit request`, or from `az vm jit list --status pending`.')
+    given = [name for name, value in (('--ports', ports), ('--duration', duration), ('--source', source),
+                                      ('--justification', justification), ('--dry-run', dry_run)) if value]
+    if request_id and given:
+        raise BadInput(f"{', '.join(given)} cannot be used with --request-id: it opens exactly what the approved "
+                       'request asked.', 'Leave them out, or file a new request without --request-id.')
+    if timeout is not None and not wait:
+        raise BadInput('--timeout needs --wait.', 'Add --wait, or leave out --timeout.')
 
 
 def revoke_access(cmd, resource_group_name=None, vm_name=None, ports=None, request_id=None, all_requests=False,
@@ -284,7 +331,7 @@ def revoke_access(cmd, resource_group_name=None, vm_name=None, ports=None, reque
     Already expired or revoked access is not an error: there is just nothing to do."""
     from azext_jit import caller, revocations
     from azext_jit.access_requests import ACTIVE
-    from azext_jit.errors import BadInput, NotFound
+    from azext_jit.errors import BadInput
     if request_id is not None and not request_id.strip():   # an unset shell variable must not mean "everyone's"
         raise BadInput('--request-id is empty: name the request to close.',
                        'Take its id from `az vm jit show`; leave --request-id out to close your own access, '
@@ -298,12 +345,7 @@ def revoke_access(cmd, resource_group_name=None, vm_name=None, ports=None, reque
     numbers = [p.number for p in ports] if ports else None
     me = caller.whoami(cmd)
     own_only = not request_id and not all_requests
-    requests = jit_mode.requests_of(target, requestors=own_only)
-    if request_id:
-        requests = [r for r in requests if r.id == request_id.strip().lower()]
-        if not requests:
-            raise NotFound(f"No request '{request_id}' on {target.describe()}.",
-                           f'See its requests with: az vm jit show -g {target.resource_group} -n {target.name}')
+    requests, pim_name = _chosen_requests(jit_mode, target, request_id, own_only)
     active = [r for r in requests if r.status == ACTIVE]
     active, others = revocations.own_and_others(active, me) if own_only else (active, [])
     changes = jit_mode.remove_expired(target, dry_run)
@@ -312,10 +354,75 @@ def revoke_access(cmd, resource_group_name=None, vm_name=None, ports=None, reque
     elif not active:
         logger.warning('No open access on %s: nothing to revoke.', target.describe())
     else:
-        changes += jit_mode.close_access(target, active, numbers, dry_run=dry_run)
+        try:
+            changes += jit_mode.close_access(target, active, numbers, dry_run=dry_run)
+        except Exception as ex:
+            if numbers or not _end_approvals(cmd, azure, jit_mode, target, active, None, True, dry_run):
+                raise
+            raise _closed_only_the_approval(ex, target, active) from None
         changes += revocations.record_revocations(azure, target, active, numbers, me, dry_run)
+    if not numbers:   # under approval, the approved window ends with the access: no reopening within it
+        changes += _end_approvals(cmd, azure, jit_mode, target, active, pim_name, bool(requests), dry_run)
     return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': jit_mode.name, 'dryRun': dry_run,
             'revoked': [r.id for r in active], 'changes': [c.to_dict() for c in changes]}
+
+
+def _closed_only_the_approval(ex, target, active):
+    """A requester under approval may not close the access (in Defender mode the approved role covers the JIT policy,
+    not the NSG), but its activation was ended: say both."""
+    from azext_jit.errors import JitError, explain_http_error
+    from azext_jit.times import stamp
+    err = ex if isinstance(ex, JitError) else explain_http_error(ex)
+    ends = max((r.end_time for r in active if r.end_time), default=None)
+    return type(err)(f'{err.message} The approved activation behind it was ended, so it cannot be reopened, but the '
+                     f"access stays open until {stamp(ends) or 'it expires'}.",
+                     f'An administrator can close it now: az vm jit revoke -g {target.resource_group} -n {target.name} '
+                     f'--request-id {active[0].id}')
+
+
+def _end_approvals(cmd, azure, jit_mode, target, closed, pim_name,  # pylint: disable=too-many-arguments
+                   matched, dry_run):
+    """On a VM under approval, end the PIM activations behind the closed access, and the one of approval request
+    `pim_name` (--request-id) even when none of its access is open (`matched`: some access was opened for it)."""
+    from azext_jit.errors import NotFound
+    from azext_jit.pim import activation, record
+    if not record.required(target):
+        return []
+    ended = activation.end_activations(cmd, azure, jit_mode, target, closed, pim_name, dry_run)
+    if pim_name and not matched and not ended:
+        raise NotFound(f"No request '{pim_name}' on {target.describe()}, and no active approval of that id.",
+                       f'See its requests with: az vm jit show -g {target.resource_group} -n {target.name}')
+    return ended
+
+
+def _chosen_requests(jit_mode, target, request_id, own_only):
+    """(the VM's requests `revoke` is about, the approval request named by --request-id or None): one JIT request
+    by its id, or, on a VM under approval, those opened for an approval request (its PIM id)."""
+    from azext_jit.errors import NotFound
+    from azext_jit.pim import activation, record
+    requests = jit_mode.requests_of(target, requestors=own_only)
+    if not request_id:
+        return requests, None
+    wanted = request_id.strip().lower()
+    pim_name = wanted if record.required(target) and len(wanted) > 8 else None
+    requests = [r for r in requests if r.id == wanted or (pim_name and activation.links_to(r, pim_name))]
+    if not requests and not pim_name:
+        raise NotFound(f"No request '{request_id}' on {target.describe()}.",
+                       f'See its requests with: az vm jit show -g {target.resource_group} -n {target.name}')
+    return requests, pim_name
+
+
+# -- approve / deny -----------------------------------------------------------------------------------
+def approve_request(cmd, request_id=None, reason=None, yes=False):
+    """Approve a request under approval, as one of its designated approvers (through PIM)."""
+    from azext_jit.pim.decisions import decide
+    return decide(cmd, request_id, True, reason, yes)
+
+
+def deny_request(cmd, request_id=None, reason=None, yes=False):
+    """Deny a request under approval, saying why (through PIM)."""
+    from azext_jit.pim.decisions import decide
+    return decide(cmd, request_id, False, reason, yes)
 
 
 # -- cleanup ------------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
     finds_caller_ip = False
     #: Reading the VM's requests needs its network (NIC, NSG), not just the VM.
     requests_need_network = False
+    #: The Azure action that opens access in this mode, as Azure checks it at `approval_scope`: whoever holds it there
+    #: actively opens access without approval; under approval a requester is only eligible for it (`azext_jit/pim`).
+    opening_action = None
 
     def __init__(self, azure):
         self.azure = azure

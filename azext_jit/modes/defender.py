@@ -143,6 +143,7 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
     closes_access_before_disable = True   # ... and keeps them after the VM leaves the policy
     matches_sources_exactly = True        # initiate accepts only one of the allowed prefixes exactly
     finds_caller_ip = True                # initiate without a source opens from the caller's address
+    opening_action = INITIATE_ACTION      # checked over the JIT policy resource (`approval_scope`)
 
     def __init__(self, azure):
         super().__init__(azure)

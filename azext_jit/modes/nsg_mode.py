@@ -57,6 +57,7 @@ class NsgMode(JitMode):
     title = 'NSG'
     policy_on_vm = True            # the policy is in the VM's tags
     requests_need_network = True   # requests are the allow rules in the VM's NSG
+    opening_action = 'Microsoft.Network/networkSecurityGroups/securityRules/write'   # over the rule, in the NSG
 
     def __init__(self, azure):
         super().__init__(azure)

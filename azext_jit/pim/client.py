@@ -49,6 +49,11 @@ def role_definitions(azure, scope, role_name=None):
     return azure.rest.list(_scoped(scope, '/roleDefinitions'), RBAC_API, **query)
 
 
+def role_definition(azure, role_id):
+    """One role definition by its full id (as assignments and eligibilities name it)."""
+    return azure.rest.get(role_id, RBAC_API)
+
+
 def put_role_definition(azure, scope, name, body):
     return azure.rest.put(_scoped(scope, f'/roleDefinitions/{name}'), RBAC_API, body)
 

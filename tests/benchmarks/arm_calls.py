@@ -8,11 +8,16 @@
     python -m tests.benchmarks.arm_calls
 
 Each command runs through the real `az` with the extension installed from its wheel, against a fresh
-stand-in; the count is every request the stand-in served for that command except Azure AD's.
+stand-in; the count is every request the stand-in served for that command except Azure AD's. The approval rows run
+on a VM whose gate scope needs approval: the requester files a pending request, an approver approves it, the
+requester opens it (`--request-id`), revokes, and a second request waits for its approval (`--wait`, approved by
+the approver meanwhile) and opens.
 """
 import collections
 import sys
 import tempfile
+import threading
+import time
 
 from tests import harness
 from tests.standin import security
@@ -43,7 +48,7 @@ def main():
     work = tempfile.mkdtemp(prefix='jit-bench-')
     standin = Standin(work).start()
     world = standin.world
-    world.add_identity('admin', [('Owner', '/subscriptions/' + standin.sub)])
+    standin.add_test_identities()
     env = harness.AzEnvironment(work, standin, harness.installed_extension_dir(), harness.Tripwire())
     az = env.login('admin')
     rows = []
@@ -67,6 +72,7 @@ def main():
         for label, args in steps:
             result, count, kinds = measure(az, world, *args)
             rows.append((mode, label, result.code, count, result.seconds, kinds))
+        rows += _approval_rows(standin, env, az, mode, rg)
     print('{:<9} {:<18} {:>4} {:>9} {:>8}  calls'.format('mode', 'command', 'exit', 'ARM calls', 'seconds'))
     for mode, label, code, count, seconds, kinds in rows:
         print('{:<9} {:<18} {:>4} {:>9} {:>8.2f}  {}'.format(mode, label, code, count, seconds,
@@ -74,6 +80,48 @@ def main():
                                                                        for k, n in sorted(kinds.items()))))
     standin.stop()
     return 0
+
+
+def _approval_rows(standin, env, az, mode, rg):
+    """request (pending), approve, request --request-id and request --wait on a VM under approval."""
+    from tests.approval import Pim
+    world, pim = standin.world, Pim(standin)
+    vm = standin.vm(rg, 'gated')
+    pim.require_approval(az, rg, 'gated')
+    scope = vm['nsg_id'] if mode == 'nsg' else harness.policy_id(standin, rg)
+    requester, approver = env.login('pim-requester'), env.login('approver')
+    ask = ['vm', 'jit', 'request', '-g', rg, '-n', 'gated', '--ports', '22', '--duration', '60']
+    if mode == 'nsg':
+        ask += ['--source', '198.51.100.7']
+    rows = []
+    result, count, kinds = measure(requester, world, *ask, '--justification', 'bench')
+    rows.append((mode, 'request (pending)', result.code, count, result.seconds, kinds))
+    name = (result.json or {}).get('requestId')
+    result, count, kinds = measure(approver, world, 'vm', 'jit', 'approve', '--request-id', name, '--yes')
+    rows.append((mode, 'approve', result.code, count, result.seconds, kinds))
+    result, count, kinds = measure(requester, world, 'vm', 'jit', 'request', '-g', rg, '-n', 'gated',
+                                   '--request-id', name)
+    rows.append((mode, 'request --request-id', result.code, count, result.seconds, kinds))
+    requester.run('vm', 'jit', 'revoke', '-g', rg, '-n', 'gated')
+
+    def approve_when_asked():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            waiting = pim.waiting_for('approver', scope)
+            if waiting:
+                approver.run('vm', 'jit', 'approve', '--request-id', waiting[0]['name'], '--yes')
+                return
+            time.sleep(0.5)
+    helper = threading.Thread(target=approve_when_asked)
+    before = len(world.requests)
+    helper.start()
+    result = requester.run(*ask, '--justification', 'bench wait', '--wait', extra_env={'AZURE_JIT_POLL_SECONDS': '1'})
+    helper.join()
+    mine = world.identities['pim-requester'].name
+    calls = [r for r in world.requests[before:] if is_arm(r.path) and r.caller == mine]
+    kinds = collections.Counter('{} {}'.format(r.method, _shape(r.path)) for r in calls)
+    rows.append((mode, 'request --wait', result.code, len(calls), result.seconds, kinds))
+    return rows
 
 
 if __name__ == '__main__':
