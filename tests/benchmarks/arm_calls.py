@@ -73,9 +73,9 @@ def main():
             result, count, kinds = measure(az, world, *args)
             rows.append((mode, label, result.code, count, result.seconds, kinds))
         rows += _approval_rows(standin, env, az, mode, rg)
-    print('{:<9} {:<18} {:>4} {:>9} {:>8}  calls'.format('mode', 'command', 'exit', 'ARM calls', 'seconds'))
+    print('{:<9} {:<34} {:>4} {:>9} {:>8}  calls'.format('mode', 'command', 'exit', 'ARM calls', 'seconds'))
     for mode, label, code, count, seconds, kinds in rows:
-        print('{:<9} {:<18} {:>4} {:>9} {:>8.2f}  {}'.format(mode, label, code, count, seconds,
+        print('{:<9} {:<34} {:>4} {:>9} {:>8.2f}  {}'.format(mode, label, code, count, seconds,
                                                              ', '.join('{}x {}'.format(n, k) if n > 1 else k
                                                                        for k, n in sorted(kinds.items()))))
     standin.stop()
@@ -87,16 +87,23 @@ def _approval_rows(standin, env, az, mode, rg):
     from tests.approval import Pim
     world, pim = standin.world, Pim(standin)
     vm = standin.vm(rg, 'gated')
-    pim.require_approval(az, rg, 'gated')
+    gated = ['vm', 'jit', 'enable', '-g', rg, '-n', 'gated', '--yes', '--require-approval', '--approvers',
+             pim.oid('approver'), '--approver-groups', world.groups_by_name['jit-approvers'], '--requesters',
+             pim.oid('pim-requester')]
+    rows = []
+    for label in ('enable --require-approval', 'enable --require-approval (again)'):
+        result, count, kinds = measure(az, world, *gated)
+        rows.append((mode, label, result.code, count, result.seconds, kinds))
     scope = vm['nsg_id'] if mode == 'nsg' else harness.policy_id(standin, rg)
     requester, approver = env.login('pim-requester'), env.login('approver')
     ask = ['vm', 'jit', 'request', '-g', rg, '-n', 'gated', '--ports', '22', '--duration', '60']
     if mode == 'nsg':
         ask += ['--source', '198.51.100.7']
-    rows = []
     result, count, kinds = measure(requester, world, *ask, '--justification', 'bench')
     rows.append((mode, 'request (pending)', result.code, count, result.seconds, kinds))
     name = (result.json or {}).get('requestId')
+    result, count, kinds = measure(az, world, 'vm', 'jit', 'show', '-g', rg, '-n', 'gated')
+    rows.append((mode, 'show (under approval)', result.code, count, result.seconds, kinds))
     result, count, kinds = measure(approver, world, 'vm', 'jit', 'approve', '--request-id', name, '--yes')
     rows.append((mode, 'approve', result.code, count, result.seconds, kinds))
     result, count, kinds = measure(requester, world, 'vm', 'jit', 'request', '-g', rg, '-n', 'gated',
