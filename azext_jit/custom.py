@@ -276,9 +276,11 @@ def request_access(cmd, resource_group_name=None, vm_name=None, ports=None, dura
         return activation.request_later(cmd, azure, jit_mode, target, request_id.strip(),
                                         {'wait': wait, 'timeout': timeout})
     policy, grants, source, me = _checked_request(cmd, jit_mode, target, ports, duration, source)
-    if _needs_approval(azure, jit_mode, target):
-        return activation.request_with_approval(cmd, azure, jit_mode, target, list(grants), source, justification,
-                                                {'dry_run': dry_run, 'wait': wait, 'timeout': timeout})
+    if _under_approval(target):
+        routed = activation.plain_request(cmd, azure, jit_mode, target, list(grants), source, justification,
+                                          {'dry_run': dry_run, 'wait': wait, 'timeout': timeout})
+        if routed is not None:
+            return routed
     changes = jit_mode.remove_expired(target, dry_run)
     request, opened = jit_mode.open_access(target, policy, list(grants), source, justification, me, dry_run)
     return views.request_view(target, request, changes + opened, dry_run)
@@ -302,12 +304,9 @@ def _checked_request(cmd, jit_mode, target, ports, duration, source):
     return policy, grants, source, me
 
 
-def _needs_approval(azure, jit_mode, target):
-    """Whether the VM is under approval and Azure does not let the caller open access on it directly (asked only
-    under approval: one call)."""
-    from azext_jit.pim import activation, record
-    return record.required(target) and not activation.may_open_directly(
-        azure, activation.gate_scope(jit_mode, target), jit_mode.opening_action)
+def _under_approval(target):
+    from azext_jit.pim import record
+    return record.required(target)
 
 
 def _check_request_options(request_id, ports, duration, source, justification, dry_run, wait, timeout):
@@ -357,12 +356,14 @@ def revoke_access(cmd, resource_group_name=None, vm_name=None, ports=None, reque
         try:
             changes += jit_mode.close_access(target, active, numbers, dry_run=dry_run)
         except Exception as ex:
-            if numbers or not _end_approvals(cmd, azure, jit_mode, target, active, None, True, dry_run):
+            if not _end_approvals(cmd, azure, jit_mode, target, active, None, True, dry_run):
                 raise
             raise _closed_only_the_approval(ex, target, active) from None
         changes += revocations.record_revocations(azure, target, active, numbers, me, dry_run)
-    if not numbers:   # under approval, the approved window ends with the access: no reopening within it
-        changes += _end_approvals(cmd, azure, jit_mode, target, active, pim_name, bool(requests), dry_run)
+    # under approval the approved window ends with the access (any of its ports): no reopening within it; --all also
+    # ends approvals not opened yet
+    changes += _end_approvals(cmd, azure, jit_mode, target, active, pim_name, bool(requests), dry_run,
+                              every_approval=all_requests)
     return {'vm': target.name, 'resourceGroup': target.resource_group, 'mode': jit_mode.name, 'dryRun': dry_run,
             'revoked': [r.id for r in active], 'changes': [c.to_dict() for c in changes]}
 
@@ -381,14 +382,14 @@ def _closed_only_the_approval(ex, target, active):
 
 
 def _end_approvals(cmd, azure, jit_mode, target, closed, pim_name,  # pylint: disable=too-many-arguments
-                   matched, dry_run):
+                   matched, dry_run, every_approval=False):
     """On a VM under approval, end the PIM activations behind the closed access, and the one of approval request
     `pim_name` (--request-id) even when none of its access is open (`matched`: some access was opened for it)."""
     from azext_jit.errors import NotFound
     from azext_jit.pim import activation, record
     if not record.required(target):
         return []
-    ended = activation.end_activations(cmd, azure, jit_mode, target, closed, pim_name, dry_run)
+    ended = activation.end_activations(cmd, azure, jit_mode, target, closed, pim_name, dry_run, every_approval)
     if pim_name and not matched and not ended:
         raise NotFound(f"No request '{pim_name}' on {target.describe()}, and no active approval of that id.",
                        f'See its requests with: az vm jit show -g {target.resource_group} -n {target.name}')

@@ -24,6 +24,7 @@ import time
 from azext_jit.errors import BadInput, JitError, NotAllowed, NotFound, NotPossible, error_code, explain_http_error
 from azext_jit.log import get_logger
 from azext_jit.pim import client, roles
+from azext_jit.pim.gate import covers
 from azext_jit.pim.asks import Ask, format_ask, parse_ask
 
 logger = get_logger(__name__)
@@ -99,18 +100,11 @@ def _role_wait_seconds():
         return DEFAULT_ROLE_WAIT_SECONDS
 
 
-def _props(item):
-    return (item or {}).get('properties') or {}
+_props = client.properties_of
 
 
 def _same_id(a, b):
     return str(a or '').rstrip('/').lower() == str(b or '').rstrip('/').lower()
-
-
-def covers(outer, inner):
-    """Whether scope `outer` is `inner` or one of its ancestors."""
-    outer, inner = str(outer or '').rstrip('/').lower(), str(inner or '').rstrip('/').lower()
-    return outer in ('', inner) or inner.startswith(outer + '/')
 
 
 # -- may the caller open directly, or through which eligibility ----------------------------------------
@@ -286,14 +280,17 @@ def read_own_request(azure, scope, name, me, target):
     except HttpResponseError as ex:
         err = explain_http_error(ex)
         if isinstance(err, NotFound):
-            raise BadInput(f"There is no approval request '{name}' for {target.describe()} (none at its gate scope "
+            raise NotFound(f"There is no approval request '{name}' for {target.describe()} (none at its gate scope "
                            f"{scope}).", 'Take the id that `az vm jit request` printed for this VM, or see yours with '
                            '`az vm jit list --status pending`.') from None
         raise err from None
     props = _props(item)
-    if me and str(props.get('principalId') or '').lower() != me:
-        raise BadInput(f"Approval request '{name}' is not yours: only its requester can open what it asked.",
-                       'Ask for access yourself with `az vm jit request`.')
+    if not me:
+        raise NotPossible('Your Microsoft Entra object id cannot be read from your sign-in, so whether this approval '
+                          'request is yours cannot be told.', 'Sign in again with `az login`, then run it again.')
+    if str(props.get('principalId') or '').lower() != me:
+        raise NotAllowed(f"Approval request '{name}' is not yours: only its requester can open what it asked.",
+                         'Ask for access yourself with `az vm jit request`.')
     ask = parse_ask(props.get('justification'))
     if ask is None:
         raise BadInput(f"Approval request '{name}' was not filed by `az vm jit request`: its justification does not "
@@ -381,8 +378,11 @@ def open_approved(cmd, azure, jit_mode, target, item, ask, waited=False):
         raise NotPossible(f'Request {name} was approved, but its time is over'
                           f"{f' (it ended at {end:%Y-%m-%dT%H:%M:%SZ})' if end else ''}. Nothing was opened.",
                           f'Ask again: az vm jit request -g {target.resource_group} -n {target.name}')
-    requests = jit_mode.requests_of(target)
-    opened = [r for r in requests if links_to(r, name) and r.status == ACTIVE]
+    from azext_jit.access_requests import same_person
+    requests = jit_mode.requests_of(target, requestors=True)   # who opened each (Defender: from the Activity Log)
+    me = caller.whoami(cmd)
+    # a link is text anyone opening access can write: only the caller's own access counts as opened for it
+    opened = [r for r in requests if links_to(r, name) and r.status == ACTIVE and same_person(r.requestor, me)]
     if opened:
         return with_link(views.request_view(target, opened[0], [], False), name)
     scope = gate_scope(jit_mode, target)
@@ -391,7 +391,6 @@ def open_approved(cmd, azure, jit_mode, target, item, ask, waited=False):
     policy = jit_mode.policy_of(target)
     now = azure.now()
     grants = approved_grants(jit_mode, target, policy, ask, end - now)
-    me = caller.whoami(cmd)
     check_room(target, requests, me, len(grants))
     changes = jit_mode.remove_expired(target)
     request, written = jit_mode.open_access(target, policy, grants, ask.source,
@@ -433,6 +432,53 @@ def activation_change(scope, target, ask, principal_id):
 
 
 # -- the request command's approval path -----------------------------------------------------------------------
+def plain_request(cmd, azure, jit_mode, target, grants, source, justification, options):
+    """`request` without --request-id on a VM under approval. None when the caller may open access on a right of
+    their own (straight through, as without approval); otherwise what the approval path returns: a PIM activation
+    filed (pending), or a refusal when the caller's right comes only from an approved activation, which opens only
+    what was approved (with --request-id), not anything else on any VM under the same gate scope."""
+    scope = gate_scope(jit_mode, target)
+    if not may_open_directly(azure, scope, jit_mode.opening_action):
+        return request_with_approval(cmd, azure, jit_mode, target, grants, source, justification, options)
+    held = approval_behind(cmd, azure, scope, jit_mode.opening_action)
+    if held is None:
+        return None
+    name = held.get('name') or '(unknown)'
+    approved = parse_ask(_props(held).get('justification'))
+    raise NotAllowed(
+        f'Your right to open access on {target.describe()} comes only from approved request {name}'
+        f"{f' ({approved.describe()})' if approved else ''}, which opens what was approved and nothing else.",
+        f'Open it with `az vm jit request -g <its VM\'s group> -n <its VM> --request-id {name}`; anything else '
+        f"needs its own approval once that activation has ended ({_end_text(held)}).")
+
+
+def approval_behind(cmd, azure, scope, action):
+    """When the caller may open access at `scope` only through an approved activation there (no standing assignment
+    at or above it whose role grants `action`): that approval's schedule request (the newest; {} if it cannot be
+    found), else None. One call for a caller without an activation there; three with one."""
+    mine = client.assignment_instances(azure, scope, mine=True)
+    activated = [i for i in mine if _props(i).get('assignmentType') == 'Activated'
+                 and _same_id(_props(i).get('scope'), scope)]
+    if not activated:
+        return None
+    standing = [i for i in mine if _props(i).get('assignmentType') != 'Activated'
+                and covers(_props(i).get('scope'), scope)]
+    if standing:
+        subscription = '/' + '/'.join(scope.strip('/').split('/')[:2])
+        definitions = {client.last_segment(d.get('id')).lower(): d
+                       for d in client.role_definitions(azure, subscription)}
+        for item in standing:   # a role that cannot be read does not count as a right of one's own
+            role = definitions.get(client.last_segment(_props(item).get('roleDefinitionId')).lower())
+            if role and roles.grants(_props(role).get('permissions'), action):
+                return None
+    me = my_object_id(cmd)
+    found = [r for r in client.schedule_requests(azure, scope, 'asRequestor()')
+             if _props(r).get('requestType') == 'SelfActivate' and _props(r).get('status') == client.PROVISIONED
+             and _same_id(_props(r).get('scope'), scope) and str(_props(r).get('principalId') or '').lower() == me]
+    found.sort(key=lambda r: str(_props(r).get('createdOn') or ''), reverse=True)
+    return found[0] if found else {}
+
+
 def request_with_approval(cmd, azure, jit_mode, target, grants, source, justification, options):
     """`request` for a caller who may not open access directly on a VM under approval. `options`: dry_run, wait,
     timeout. Returns the pending view, or (approved at once, or `--wait`) the opened request."""
@@ -468,16 +514,18 @@ def request_later(cmd, azure, jit_mode, target, name, options):
 
 
 # -- revoke: ending activations -------------------------------------------------------------------------------
-def end_activations(cmd, azure, jit_mode, target, closed, pim_name=None, dry_run=False):
-    """End the PIM activations behind the closed requests (those opened for an approved request), so their
-    requesters cannot reopen within the approved window: the caller's own with SelfDeactivate, others' with
-    AdminRemove. Returns Changes; a failure to end one is a warning (the access itself is closed already)."""
+def end_activations(cmd, azure, jit_mode, target, closed, pim_name=None,  # pylint: disable=too-many-arguments
+                    dry_run=False, every_approval=False):
+    """End the PIM activations behind the closed requests (those opened for an approved request), the one of
+    approval request `pim_name` (its full name), and with `every_approval` (`revoke --all`) every approved
+    activation that asked for this VM, opened or not, so their requesters cannot reopen within the approved window:
+    the caller's own with SelfDeactivate, others' with AdminRemove. Returns Changes; a failure to end one is a
+    warning (the access itself is closed already)."""
     from azure.core.exceptions import HttpResponseError
     from azext_jit.changes import Change
     wanted = {linked_id(r.justification) for r in closed} - {None}
-    if pim_name:
-        wanted.add(short_id(pim_name))
-    if not wanted:
+    exact = client.last_segment(pim_name).lower() if pim_name else None
+    if not wanted and not exact and not every_approval:
         return []
     scope = gate_scope(jit_mode, target)
     me = my_object_id(cmd)
@@ -489,10 +537,9 @@ def end_activations(cmd, azure, jit_mode, target, closed, pim_name=None, dry_run
         return []
     ended, changes = set(), []
     for item in items:
-        props = _props(item)
-        if short_id(item.get('name')) not in wanted or props.get('requestType') != 'SelfActivate' or \
-                props.get('status') != client.PROVISIONED:
+        if not _to_end(item, target, wanted, exact, every_approval):
             continue
+        props = _props(item)
         who, role = str(props.get('principalId') or '').lower(), props.get('roleDefinitionId')
         if (who, role) in ended:
             continue
@@ -508,12 +555,31 @@ def end_activations(cmd, azure, jit_mode, target, closed, pim_name=None, dry_run
                               admin=not own)
         except HttpResponseError as ex:
             changes.pop()
-            if error_code(ex) in ('RoleAssignmentDoesNotExist', 'ActiveDurationTooShort'):
+            if error_code(ex) == 'RoleAssignmentDoesNotExist':
                 continue   # nothing active to end (expired, or ended already)
+            if error_code(ex) == 'ActiveDurationTooShort':   # PIM ends no activation in its first five minutes
+                logger.warning('Access is closed, but PIM does not end an activation in its first five minutes: the '
+                               'activation of request %s stays until then, and its requester could reopen access. '
+                               'Run `az vm jit revoke -g %s -n %s --request-id %s` again in five minutes.',
+                               item.get('name'), target.resource_group, target.name, item.get('name'))
+                continue
             logger.warning('Access is closed, but the activation of request %s could not be ended (%s): its requester '
                            'may reopen access until it ends at %s.', item.get('name'),
                            explain_http_error(ex).message, _end_text(item))
     return changes
+
+
+def _to_end(item, target, wanted, exact, every_approval):
+    """Whether `revoke` ends this schedule request's activation: an approved SelfActivate linked to closed access
+    (`wanted` short ids), named by its full name (`exact`) or, with `every_approval`, any; the last two only when it
+    asked for this VM."""
+    props = _props(item)
+    if props.get('requestType') != 'SelfActivate' or props.get('status') != client.PROVISIONED:
+        return False
+    ask = parse_ask(props.get('justification'))
+    for_this_vm = ask is not None and _same_id(ask.vm_id, target.id)
+    name = str(item.get('name') or '').lower()
+    return short_id(name) in wanted or (for_this_vm and (name == exact or every_approval))
 
 
 def _end_text(item):

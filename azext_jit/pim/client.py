@@ -29,6 +29,11 @@ FAILED = 'Failed'
 FINAL = (PROVISIONED, DENIED, TIMED_OUT, CANCELED, REVOKED, FAILED, 'AdminDenied', 'Invalid')
 
 
+def properties_of(item):
+    """An ARM object's `properties` ({} when absent)."""
+    return (item or {}).get('properties') or {}
+
+
 def _scoped(scope, tail):
     return scope.rstrip('/') + AUTH + tail
 

@@ -22,8 +22,7 @@ APPROVE, DENY = 'Approve', 'Deny'
 _OPEN_STEP = ('NotStarted', 'InProgress', 'Initializing', 'Escalating', None, '')
 
 
-def _props(item):
-    return (item or {}).get('properties') or {}
+_props = client.properties_of
 
 
 def subscription_scope(azure):
@@ -47,9 +46,13 @@ def summary(item):
     from azext_jit.durations import to_iso8601
     props = _props(item)
     ask = parse_ask(props.get('justification'))
+    expiration = (props.get('scheduleInfo') or {}).get('expiration') or {}
     out = {'requestId': item.get('name'), 'approvalId': client.last_segment(props.get('approvalId')) or None,
            'requestor': requestor_of(item), 'scope': props.get('scope'), 'createdOn': props.get('createdOn'),
-           'status': props.get('status')}
+           'status': props.get('status'),
+           # what approving really grants: the requester role at this scope for this long, whatever the text says
+           'activation': {'scope': props.get('scope'),
+                          'duration': expiration.get('duration') or expiration.get('endDateTime')}}
     if ask is None:   # not filed by `az vm jit request`: show PIM's own words
         out.update({'vm': None, 'resourceGroup': None, 'ports': None, 'source': None, 'duration': None,
                     'justification': props.get('justification')})
@@ -58,15 +61,33 @@ def summary(item):
     out.update({'vm': parts[-1], 'resourceGroup': parts[4] if len(parts) > 4 else None, 'vmId': ask.vm_id,
                 'ports': [f'{n}/{p}' for n, p in ask.ports], 'source': ask.source or 'the requester’s own IP',
                 'duration': to_iso8601(ask.duration), 'justification': ask.reason or None})
+    if not _lasts(expiration, ask.duration):
+        out['mismatch'] = (f"the PIM activation itself lasts {out['activation']['duration']}, not the "
+                           f"{out['duration']} its justification says")
     return out
 
 
+def _lasts(expiration, duration):
+    """Whether the activation's own duration is the one the justification claims (an end date cannot be compared:
+    taken as a mismatch)."""
+    from azext_jit.durations import parse_duration
+    from azext_jit.errors import JitError
+    try:
+        return parse_duration(expiration.get('duration')) == duration
+    except (JitError, ValueError, TypeError):
+        return False
+
+
 def describe(info):
+    granted = info.get('activation') or {}
+    grants = (f"; approving activates the requester role at {granted.get('scope')} for {granted.get('duration')}"
+              f"{' (WARNING: ' + info['mismatch'] + ')' if info.get('mismatch') else ''}")
     if info.get('vm'):
         return (f"{', '.join(info['ports'])} from {info['source']} for {info['duration']} on VM {info['vm']} "
                 f"(resource group {info['resourceGroup']}), asked by {info['requestor']}"
-                f"{'; reason: ' + info['justification'] if info.get('justification') else ''}")
-    return f"{info.get('justification') or '(no justification)'} at {info.get('scope')}, asked by {info['requestor']}"
+                f"{'; reason: ' + info['justification'] if info.get('justification') else ''}{grants}")
+    return (f"{info.get('justification') or '(no justification)'} at {info.get('scope')}, asked by "
+            f"{info['requestor']}{grants}")
 
 
 def find_waiting(azure, request_id):
@@ -147,9 +168,12 @@ def decide(cmd, request_id, approve, reason, yes):
     info = summary(item)
     name = item.get('name')
     approval_id = _props(item).get('approvalId')
-    if not approval_id:
+    if not approval_id or _props(item).get('status') != client.PENDING:
         raise NotPossible(f'Request {name} is not waiting for approval (status {_props(item).get("status")}).',
                           'See the requests waiting for you with `az vm jit list --status pending`.')
+    if info.get('mismatch'):
+        logger.warning('Request %s: %s. Approving grants what PIM holds, not what the text says.', name,
+                       info['mismatch'])
     confirm(verb, info, yes)
     try:
         step = my_step(client.approval(azure, approval_id))

@@ -501,9 +501,14 @@ def test_cancel_of_ones_own_pending_request(env):
 
 
 # -- ending an activation -----------------------------------------------------------------------------------
-def test_self_deactivate_ends_the_callers_activation(env):
+def test_self_deactivate_ends_the_callers_activation_but_not_in_its_first_five_minutes(env):
     env.make_eligible()
     env.activate()
+    env.world.clock.advance(minutes=4)
+    early = env.activate(request_type='SelfDeactivate', justification=None)
+    assert early.status_code == 400 and _error(early) == 'ActiveDurationTooShort'
+    assert env.can_open()
+    env.world.clock.advance(minutes=1)
     resp = env.activate(request_type='SelfDeactivate', justification=None)
     assert resp.status_code == 201 and resp.json()['properties']['status'] == 'Revoked'
     assert not env.can_open()

@@ -103,8 +103,16 @@ def test_an_approved_request_opens_what_was_asked_once_and_nothing_opens_before(
     log.mark()
     twice = ok(requester, 'request', '-g', rg, '-n', 'app1', '--request-id', name)
     assert twice['id'] == opened['id'] and not log.writes()
-    if not nsg_mode:   # the approved role covers the JIT policy, not the NSG: the requester cannot delete the rule,
-        revoked = jit(requester, 'revoke', '-g', rg, '-n', 'app1')   # but revoking ends the activation
+    # The approved activation opens what was approved, not another ask through the extension.
+    other = jit(requester, 'request', '-g', rg, '-n', 'app1', '--ports', '22', '--source', SOURCE,
+                '--justification', 'something else')
+    assert other.code == 1 and 'comes only from approved request ' + name in other.stderr, other
+    assert not log.writes()
+    if not nsg_mode:
+        # The approved role covers the JIT policy, not the NSG: the requester cannot delete the rule, but revoking
+        # ends the activation (PIM ends none of one's own in its first five minutes).
+        standin.world.clock.advance(minutes=5)
+        revoked = jit(requester, 'revoke', '-g', rg, '-n', 'app1')
         assert revoked.code == 1 and 'cannot be reopened' in revoked.stderr, revoked
         reopened = jit(requester, 'request', '-g', rg, '-n', 'app1', '--ports', '22', '--justification', 'again')
         assert reopened.code == 0 and reopened.json['status'] == 'pending', reopened
@@ -190,6 +198,7 @@ def test_a_waiting_request_opens_once_when_two_approvers_approve_at_once_and_rev
     assert result.json['status'] == 'active' and result.json['approvalRequestId'] == pending['name']
     assert len(_opened(standin, vm, True)) == 1
 
+    standin.world.clock.advance(minutes=5)   # PIM ends no activation of one's own in its first five minutes
     revoked = ok(requester, 'revoke', '-g', rg, '-n', 'app4')
     assert [c['action'] for c in revoked['changes']].count('deactivate') == 1
     assert not _opened(standin, vm, True)

@@ -32,7 +32,8 @@ PIM's rules, as the stand-in enforces them (contract `pim-contract.md`, Azure fa
   is `TimedOut` and its approval step `Expired`; an approved activation lasts from the decision to start +
   duration; `world.is_authorized` honours an assignment only while it lasts.
 - Decisions: Approve or Deny by a designated approver, once; an approval already decided or expired is refused.
-- SelfDeactivate ends the caller's activation (request status `Revoked`); AdminRemove (needs
+- SelfDeactivate ends the caller's activation (request status `Revoked`), but not in its first five minutes
+  (400 ActiveDurationTooShort; the message wording is the stand-in's); AdminRemove (needs
   `roleAssignments/delete`) ends anyone's; cancel ends one's own pending request (`Canceled`).
 - Without a licence (`world.pim_licensed = False`) every PIM and approval endpoint answers 400
   AadPremiumLicenseRequired.
@@ -76,6 +77,9 @@ APPROVAL_API_VERSIONS = ('2021-01-01-preview',)
 AUTH = 'Microsoft.Authorization'
 GUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', re.I)
 PENDING_LIFETIME = dt.timedelta(hours=24)
+# PIM refuses to deactivate one's own activation in its first five minutes (ActiveDurationTooShort, as PIM's
+# documentation says); an administrator's AdminRemove has no such floor.
+MIN_ACTIVE_BEFORE_DEACTIVATION = dt.timedelta(minutes=5)
 DEFAULT_MAX_ACTIVATION = 'PT8H'
 
 
@@ -888,6 +892,10 @@ def put_assignment_request(req):  # pylint: disable=too-many-branches,too-many-s
             assignment = live_activation(world, principal, role, scope)
             if assignment is None:
                 raise ArmError(400, 'RoleAssignmentDoesNotExist', 'The Role assignment does not exist.')
+            if request_type == 'SelfDeactivate' and assignment.created and \
+                    world.clock.now() - assignment.created < MIN_ACTIVE_BEFORE_DEACTIVATION:
+                raise ArmError(400, 'ActiveDurationTooShort', 'The role assignment was activated less than 5 minutes '
+                               'ago and cannot be deactivated yet.')
             assignment.until = world.clock.now()
             record['status'], record['schedule'] = 'Revoked', assignment.name
             pim['requests'][name] = record

@@ -116,14 +116,33 @@ def test_an_approver_finds_a_request_by_its_id_or_its_approvals():
     assert not decisions.matches(item, '') and not decisions.matches(item, NAME[:8])
 
 
-def test_an_approver_reads_what_was_asked():
-    item = _schedule_request(format_ask(Ask(VM, ((22, 'TCP'),), '203.0.113.5', timedelta(hours=1), 'INC42')))
+GATE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/app1-nsg'
+
+
+def _activation(duration):
+    return {'scope': GATE, 'scheduleInfo': {'startDateTime': '2026-11-30T05:00:00Z',
+                                            'expiration': {'type': 'AfterDuration', 'duration': duration}}}
+
+
+def test_an_approver_reads_what_was_asked_and_what_approving_grants():
+    item = _schedule_request(format_ask(Ask(VM, ((22, 'TCP'),), '203.0.113.5', timedelta(hours=1), 'INC42')),
+                             **_activation('PT1H'))
     info = decisions.summary(item)
     assert info['vm'] == 'app1' and info['resourceGroup'] == 'rg' and info['ports'] == ['22/TCP']
     assert info['source'] == '203.0.113.5' and info['duration'] == 'PT1H' and info['justification'] == 'INC42'
     assert info['requestor'] == 'pat@contoso.com' and info['approvalId'] == NAME[::-1]
+    assert 'mismatch' not in info
     assert decisions.describe(info) == ('22/TCP from 203.0.113.5 for PT1H on VM app1 (resource group rg), asked by '
-                                        'pat@contoso.com; reason: INC42')
+                                        'pat@contoso.com; reason: INC42; approving activates the requester role at '
+                                        f'{GATE} for PT1H')
+
+
+def test_an_activation_longer_than_its_justification_says_is_flagged_to_the_approver():
+    item = _schedule_request(format_ask(Ask(VM, ((22, 'TCP'),), '203.0.113.5', timedelta(minutes=5))),
+                             **_activation('PT3H'))
+    info = decisions.summary(item)
+    assert info['mismatch'] == 'the PIM activation itself lasts PT3H, not the PT5M its justification says'
+    assert 'WARNING: the PIM activation itself lasts PT3H' in decisions.describe(info)
     foreign = decisions.summary(_schedule_request('let me in'))
     assert foreign['vm'] is None and 'let me in' in decisions.describe(foreign)
 
