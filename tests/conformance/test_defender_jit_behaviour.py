@@ -15,9 +15,8 @@ import re
 import pytest
 import requests
 
+from tests.conformance import fresh_worlds
 from tests.standin import schema, security, tokens
-from tests.standin.app import Standin
-from tests.standin.world import World
 
 API = '2020-01-01'
 RG = 'myRg1'
@@ -86,21 +85,12 @@ class Env:
         return {r['name']: r for r in self.nsg(nsg_id)['properties']['securityRules']}
 
 
-@pytest.fixture(name='standin', scope='module')
-def fixture_standin(tmp_path_factory):
-    standin = Standin(str(tmp_path_factory.mktemp('standin'))).start()
-    yield standin
-    standin.stop()   # costs half a second (serve_forever's poll): once per module, not per test
+fixture_standin = pytest.fixture(name='standin', scope='module')(fresh_worlds.module_standin)
 
 
 @pytest.fixture(name='env')
 def fixture_env(standin):
-    """A fresh world behind the module's server: every test starts from an empty Azure."""
-    standin.world = standin.server.world = World()
-    standin.sub = standin.world.subscription_id
-    env = Env(standin)
-    yield env
-    env.session.close()
+    yield from fresh_worlds.fresh_env(standin, Env, no_violations=False)
 
 
 def _example(name):

@@ -16,9 +16,9 @@ import uuid
 import pytest
 import requests
 
+from tests.conformance import fresh_worlds
 from tests.standin import authorization, schema, tokens
-from tests.standin.app import Standin
-from tests.standin.world import RoleDefinition, World
+from tests.standin.world import RoleDefinition
 
 PIM = '2020-10-01'
 APPROVALS = '2021-01-01-preview'
@@ -134,22 +134,12 @@ def _error(resp):
     return resp.json()['error']['code']
 
 
-@pytest.fixture(name='standin', scope='module')
-def fixture_standin(tmp_path_factory):
-    standin = Standin(str(tmp_path_factory.mktemp('standin'))).start()
-    yield standin
-    standin.stop()
+fixture_standin = pytest.fixture(name='standin', scope='module')(fresh_worlds.module_standin)
 
 
 @pytest.fixture(name='env')
 def fixture_env(standin):
-    standin.world = standin.server.world = World()
-    standin.sub = standin.world.subscription_id
-    env = Env(standin)
-    yield env
-    violations = list(env.world.schema_violations)   # tests that send bad bodies on purpose clear theirs
-    env.session.close()
-    assert violations == []
+    yield from fresh_worlds.fresh_env(standin, Env)
 
 
 def _example(path):

@@ -11,9 +11,8 @@ import uuid
 import pytest
 import requests
 
+from tests.conformance import fresh_worlds
 from tests.standin import schema, tokens
-from tests.standin.app import Standin
-from tests.standin.world import World
 
 RBAC = '2022-04-01'
 BUILT_IN = {'Owner': '8e3af657-a8ff-443c-a75c-2fe8c4bcd635', 'Contributor': 'b24988ac-6180-42a0-ab88-20f7382dd24c',
@@ -52,22 +51,12 @@ class Env:
                                              'assignableScopes': scopes or ['/subscriptions/' + self.sub]}}, who=who)
 
 
-@pytest.fixture(name='standin', scope='module')
-def fixture_standin(tmp_path_factory):
-    standin = Standin(str(tmp_path_factory.mktemp('standin'))).start()
-    yield standin
-    standin.stop()
+fixture_standin = pytest.fixture(name='standin', scope='module')(fresh_worlds.module_standin)
 
 
 @pytest.fixture(name='env')
 def fixture_env(standin):
-    standin.world = standin.server.world = World()
-    standin.sub = standin.world.subscription_id
-    env = Env(standin)
-    yield env
-    violations = list(env.world.schema_violations)
-    env.session.close()
-    assert violations == []
+    yield from fresh_worlds.fresh_env(standin, Env)
 
 
 def test_built_in_roles_have_azures_fixed_guids_and_are_found_by_name(env):
