@@ -60,3 +60,12 @@ def transform_changes_table(result):
                                      ('Access', change.get('access') or ''), ('Source', change.get('source') or ''),
                                      ('Ports', change.get('ports') or '')]))
     return rows
+
+
+def transform_log_table(result):
+    """One row per entry of the trail, oldest first."""
+    return [OrderedDict([('Time', e.get('time')), ('VM', e.get('vm') or ''), ('Action', e.get('action')),
+                         ('Caller', e.get('caller') or ''), ('Ports', ','.join(e.get('ports') or [])),
+                         ('Source', e.get('source') or ''), ('End', e.get('endTime') or ''),
+                         ('Result', e.get('result')), ('Approver', e.get('approver') or ''),
+                         ('Justification', e.get('justification') or '')]) for e in result or []]

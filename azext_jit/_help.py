@@ -158,3 +158,25 @@ examples:
   - name: Clean up the whole subscription.
     text: az vm jit cleanup
 """
+
+helps['vm jit log'] = """
+type: command
+short-summary: The JIT audit trail of a VM or a resource group, from the Activity Log and PIM's approval records.
+long-summary: >
+    Who configured JIT, who asked for access (ports, source, end time, why), who approved or denied it, when it
+    opened and when it closed (revoked, expired, cleaned up), and who disabled JIT, oldest first: one entry per
+    request, its events inside. Callers are named as Azure names them (a user's UPN, an application's id, a managed
+    identity's resource); Defender for Cloud's own rule writes are Defender's. PIM shows who decided on a request
+    only to its approvers and its requester: for others `approverVisible` is false. The Activity Log keeps 90 days
+    and is minutes behind: the newest events may not be in it yet. README "Keeping the trail" shows how to keep it
+    longer.
+examples:
+  - name: What happened on a VM in the last 7 days.
+    text: az vm jit log -g MyResourceGroup -n MyVM -o table
+  - name: A resource group's trail of the last 30 days.
+    text: az vm jit log -g MyResourceGroup --offset 30d
+  - name: One day, as JSON for a report.
+    text: az vm jit log -g MyResourceGroup -n MyVM --start-time 2026-11-30T00:00:00Z --end-time 2026-12-01T00:00:00Z
+  - name: Who approved each request.
+    text: az vm jit log -g MyResourceGroup -n MyVM --query "[?action=='request'].[time, caller, approver, result]"
+"""

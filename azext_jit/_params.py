@@ -97,7 +97,21 @@ def load_arguments(self, _):
         c.argument('status', get_enum_type(['active', 'pending', 'expired', 'all']),
                    help='Which requests to show.')
 
+    _log_arguments(self)
+
     with self.argument_context('vm jit cleanup') as c:
         c.argument('dry_run', help='Show what would be removed, without removing anything.')
         c.argument('mode', get_enum_type(mode_choices()),
                    help='Only this mode\'s expired rules (`auto`: every mode that does not expire its own).')
+
+
+def _log_arguments(self):
+    with self.argument_context('vm jit log') as c:
+        c.argument('vm_name', help='Name of the virtual machine. Omit it to see every VM of the resource group.')
+        c.argument('offset', options_list=['--offset'],
+                   help='How far back from --end-time to look: minutes (`90`), `12h`, `7d` or ISO 8601 (`P7D`); at '
+                        'most 90 days, what the Activity Log keeps. Default: 7 days.')
+        c.argument('start_time', options_list=['--start-time'],
+                   help='Start of the range, ISO 8601 in UTC (`2026-11-30T09:00:00Z`). Not with --offset.')
+        c.argument('end_time', options_list=['--end-time'],
+                   help='End of the range, ISO 8601 in UTC. Default: now.')

@@ -440,6 +440,19 @@ def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode=AUTO):
     return result
 
 
+# -- log ----------------------------------------------------------------------------------------------
+def log_jit(cmd, resource_group_name=None, vm_name=None, offset=None, start_time=None, end_time=None):
+    """The JIT story of one VM or a resource group, from the Activity Log and PIM's records."""
+    import datetime as dt
+    from azext_jit.audit import reading, window
+    from azext_jit.errors import MissingInput
+    if not resource_group_name:
+        raise MissingInput('Name the resource group with -g/--resource-group (and a VM with -n, or use --ids).')
+    start, end = window.window(dt.datetime.now(dt.timezone.utc), offset, start_time, end_time)  # nothing read yet
+    azure, modes = _session(cmd)
+    return reading.log(azure, modes, resource_group_name, vm_name, start, end)
+
+
 def _default_ports():
     from azext_jit.ports import PortSpec
     return [PortSpec(22, 'TCP'), PortSpec(3389, 'TCP')]

@@ -166,3 +166,10 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
         has to (see `expires_access_itself`). Returns (Changes removed, one-line failures); a failure to remove
         one rule does not stop the others."""
         return [], []
+
+    # -- the audit trail (`az vm jit log`) -------------------------------------------------------------------
+    def trail(self, event):  # pylint: disable=unused-argument
+        """What an Activity Log event means in this mode's JIT story: a list of `audit.happenings.Happening`s
+        (empty when the event is not about this mode's policy, requests or rules). Reads only the event: whatever
+        the caller sent in it (`requestbody`) is what they claimed, shown as recorded, never acted on."""
+        return []

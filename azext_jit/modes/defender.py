@@ -153,6 +153,9 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
         self._plan = None     # whether the subscription has Defender for Servers Plan 2 (asked once)
 
     # -- who can be served ---------------------------------------------------------------------------
+    def trail(self, event):
+        return trail_of_event(event, self.title)
+
     def _refused(self, ex):
         self.unavailable_because = f"Defender for Cloud's JIT API is not available here ({_first_line(ex)})"
 
@@ -692,3 +695,95 @@ def _initiate_model(body):
 def _first_line(ex):
     from azext_jit.errors import error_message
     return error_message(ex).split('\n')[0][:160]
+
+
+POLICY_WRITE = 'microsoft.security/locations/jitnetworkaccesspolicies/write'
+POLICY_DELETE = 'microsoft.security/locations/jitnetworkaccesspolicies/delete'
+RULE_WRITE = 'microsoft.network/networksecuritygroups/securityrules/write'
+RULE_DELETE = 'microsoft.network/networksecuritygroups/securityrules/delete'
+_FOR_VM_RE = re.compile(r"of VM '([^']{1,80})'\.")
+MAX_TRAIL_VMS = 1000    # a policy body listing more VMs than this is not read (a policy holds far fewer)
+
+
+def _body_vms(body):
+    """[(vm id, [port dicts])] of a policy or initiate body, bounded; [] when it has none we can read."""
+    props = body.get('properties') if isinstance(body.get('properties'), dict) else body
+    vms = props.get('virtualMachines') if isinstance(props, dict) else None
+    if not isinstance(vms, list) or len(vms) > MAX_TRAIL_VMS:
+        return []
+    found = []
+    for vm in vms:
+        if isinstance(vm, dict) and isinstance(vm.get('id'), str) and '/virtualmachines/' in vm['id'].lower():
+            ports = [p for p in (vm.get('ports') or [])[:64] if isinstance(p, dict)] \
+                if isinstance(vm.get('ports'), list) else []
+            found.append((vm['id'].rstrip('/'), ports))
+    return found
+
+
+def _port_text(port, protocol=None):
+    try:
+        number = int(port.get('number'))
+    except (TypeError, ValueError):
+        return None
+    if not 0 < number <= 65535:
+        return None
+    protocol = protocol or port.get('protocol')
+    return f"{number}/{str(protocol).upper()}" if protocol else str(number)
+
+
+def _end_of(ports):
+    ends = []
+    for port in ports:
+        try:
+            ends.append(parse_time(str(port.get('endTimeUtc'))))
+        except ValueError:
+            continue
+    return max(ends) if ends else None
+
+
+def _source_of(ports):
+    from azext_jit.addresses import normalize_if_valid
+    from azext_jit.audit.happenings import one_line
+    sources = {str(p.get('allowedSourceAddressPrefix')) for p in ports if p.get('allowedSourceAddressPrefix')}
+    return one_line(normalize_if_valid(sources.pop()), 64) if len(sources) == 1 else None
+
+
+def trail_of_event(event, title):
+    """Happenings of Defender's JIT: a policy written (its VMs and ports, when the event keeps the body) or
+    deleted; an `initiate` (a request: who, ports, source, end, justification; a failed one was refused); and
+    Defender's own NSG rules written and deleted (by its first-party application: `actor` Defender for Cloud)."""
+    from azext_jit.audit import happenings as h
+    from azext_jit.pim.asks import split_link
+    op = h.operation(event)
+    if not h.ended(event):
+        return []
+    rid = h.resource_id(event)
+    body = h.body(event) or {}
+    if op in (POLICY_WRITE, POLICY_DELETE):
+        vms = {vm_id.lower(): (vm_id, tuple(t for t in (_port_text(p) for p in ports) if t))
+               for vm_id, ports in _body_vms(body)} if body else None
+        return [h.base(event, 'policy' if op == POLICY_WRITE else 'policy-deleted', mode=title,
+                       extra={'policy': rid.lower(), 'vms': vms})]
+    if op == INITIATE_ACTION:
+        link, words = split_link(body.get('justification'))
+        return [h.base(event, 'ask', mode=title, vm_id=vm_id,
+                       key=('defender', str(event.get('eventDataId') or rid), vm_id.lower()),
+                       ports=tuple(t for t in (_port_text(p) for p in ports) if t), source=_source_of(ports),
+                       end=_end_of(ports), justification=h.one_line(words) or None, link=link,
+                       extra={'policy': rid.lower()})
+                for vm_id, ports in _body_vms(body)] or \
+            [h.base(event, 'ask', mode=title, extra={'policy': rid.lower()})]
+    if op not in (RULE_WRITE, RULE_DELETE) or not _RULE_NAME_RE.match(h.last_segment(rid)):
+        return []
+    allow = h.last_segment(rid).lower().startswith('securitycenter-jitrule-')
+    props = (body.get('properties') if isinstance(body.get('properties'), dict) else body) if op == RULE_WRITE \
+        else {}
+    named = _FOR_VM_RE.search(str(props.get('description') or ''))
+    port = str(props.get('destinationPortRange') or '')
+    protocol = str(props.get('protocol') or '*').upper()
+    action = ('open' if op == RULE_WRITE else 'close') if allow else ('protect' if op == RULE_WRITE else 'unprotect')
+    source = props.get('sourceAddressPrefix')
+    return [h.base(event, action, mode=title, rule=rid,
+                   ports=(f'{int(port)}/{protocol}',) if port.isdigit() and 0 < int(port) <= 65535 else (),
+                   source=h.one_line(source, 64) if isinstance(source, str) else None,
+                   extra={'vmName': named.group(1) if named else None})]

@@ -59,6 +59,9 @@ class NsgMode(JitMode):
     requests_need_network = True   # requests are the allow rules in the VM's NSG
     opening_action = 'Microsoft.Network/networkSecurityGroups/securityRules/write'   # over the rule, in the NSG
 
+    def trail(self, event):
+        return trail_of_rule_event(event, self.title)
+
     def __init__(self, azure):
         super().__init__(azure)
         self._deleted = set()   # (nsg, rule) deleted or, in a dry run, planned: one command lists each once
@@ -465,3 +468,38 @@ def _warn_untrusted(rule, doubt, nsg, dry_run):
     logger.warning("JIT allow rule '%s' in network security group '%s' %s. Access that JIT cannot account for must "
                    "not stay open: %s.", rule['name'], nsg.get('name') or nsg.get('id'), why,
                    'it would be removed' if dry_run else 'removing it')
+
+
+RULE_DELETE_ACTION = 'microsoft.network/networksecuritygroups/securityrules/delete'
+
+
+def trail_of_rule_event(event, title):
+    """Happenings of a write or delete of one of NSG mode's rules (by its name): a deny rule written is the VM
+    configured, deleted is it disabled; an allow rule written is access opened for request `<id>` (one rule per
+    port), deleted is that port closed. What the caller sent (source, end, requester, justification in the
+    description) is read with bounds."""
+    from azext_jit.audit import happenings as h
+    from azext_jit.addresses import normalize_if_valid
+    from azext_jit.nsg.rules import port_ranges, rule_properties
+    from azext_jit.pim.asks import split_link
+    op = h.operation(event)
+    if op not in (RULE_WRITE_ACTION, RULE_DELETE_ACTION) or not h.ended(event):
+        return []
+    rid = h.resource_id(event)
+    name = records.parse_rule_name(h.last_segment(rid))
+    if name is None:
+        return []
+    writing = op == RULE_WRITE_ACTION
+    props = rule_properties(h.body(event) or {}) if writing else {}
+    if name.kind == 'deny':
+        ports = tuple(f'{low}/{name.protocol}' for low, high in port_ranges(props) if low == high)[:32]
+        return [h.base(event, 'configure' if writing else 'disable', mode=title, vm_key=name.vmkey, rule=rid,
+                       ports=ports)]
+    info = records.parse_allow_description(props.get('description')) if writing else None
+    link, words = split_link(info.justification if info else None)
+    sources = source_prefixes(props) if writing else []
+    return [h.base(event, 'open' if writing else 'close', mode=title, vm_key=name.vmkey,
+                   key=('nsg', name.vmkey, name.request_id), ports=(f'{name.port}/{name.protocol}',),
+                   source=h.one_line(normalize_if_valid(sources[0]), 64) if len(sources) == 1 else None,
+                   end=info.until if info else None, justification=h.one_line(words) or None, link=link, rule=rid,
+                   extra={'requestId': name.request_id})]

@@ -18,14 +18,13 @@ activation of the requester role at the VM's gate scope, which opens access once
 """
 import datetime as dt
 import os
-import re
 import time
 
 from azext_jit.errors import BadInput, JitError, NotAllowed, NotFound, NotPossible, error_code, explain_http_error
 from azext_jit.log import get_logger
 from azext_jit.pim import client, roles
 from azext_jit.pim.gate import covers
-from azext_jit.pim.asks import Ask, format_ask, parse_ask
+from azext_jit.pim.asks import Ask, format_ask, parse_ask, split_link
 
 logger = get_logger(__name__)
 
@@ -38,7 +37,6 @@ ROLE_WAIT_ENV = 'AZURE_JIT_ROLE_WAIT_SECONDS'
 DEFAULT_ROLE_WAIT_SECONDS = 120.0
 DEFAULT_TIMEOUT = dt.timedelta(hours=1)
 
-_LINK_RE = re.compile(r'^\[approval ([0-9a-f]{8})\]', re.I)
 _DENIED = ('Denied', 'AdminDenied')
 
 
@@ -77,8 +75,7 @@ def linked_justification(name, reason):
 
 def linked_id(justification):
     """The short id of the approved request that access was opened for, or None."""
-    match = _LINK_RE.match(str(justification or '').strip())
-    return match.group(1).lower() if match else None
+    return split_link(justification)[0]
 
 
 def links_to(request, pim_name):

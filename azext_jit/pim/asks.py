@@ -14,6 +14,7 @@ The approver sees it in PIM (portal, e-mail, `az vm jit approve`), and the reque
 Anyone eligible can file a PIM activation by hand with any justification, so what `parse` returns is only a
 claim: the caller checks it against the VM's policy like user input before anything opens.
 """
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,6 +22,8 @@ PREFIX = 'az vm jit:'
 CALLER = 'caller'
 #: PIM keeps justifications short; the user's words are cut to fit.
 MAX_LENGTH = 500
+# Access opened for an approved request carries the link `[approval <first 8 hex of its PIM name>]` first.
+_LINK_RE = re.compile(r'^\[approval ([0-9a-f]{8})\]\s*', re.I)
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,10 @@ def parse_ask(text):
         return None
     source = None if fields['source'] == CALLER else fields['source']
     return Ask(vm_id, tuple(ports), source, duration, reason.strip())
+
+
+def split_link(justification):
+    """(short id of the approved request the access was opened for, or None; the user's own words)."""
+    text = str(justification or '').strip()
+    match = _LINK_RE.match(text)
+    return (match.group(1).lower(), text[match.end():]) if match else (None, text)

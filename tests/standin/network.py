@@ -616,6 +616,15 @@ def get_nic(req):
     return Response(200, _expand_nic(req.world, nic, req.arg('$expand')), {'ETag': nic['etag']})
 
 
+@route('GET', PROVIDER + '/networkInterfaces', action='Microsoft.Network/networkInterfaces/read')
+def list_nics(req):
+    """NetworkInterfaces_List: the resource group's NICs (with `virtualMachine`, as Azure shows it), paged."""
+    require_group(req)
+    world = req.world
+    return paged(req, [_expand_nic(world, n, None) for n in world.of_type(NIC_TYPE, req.params['subscription'],
+                                                                          req.params['resource_group'])])
+
+
 @route('GET', PROVIDER + '/publicIPAddresses/{pip}', action='Microsoft.Network/publicIPAddresses/read')
 def get_public_ip(req):
     require_group(req)

@@ -1,0 +1,126 @@
+"""What `az vm jit log` reads, in as few calls as the story allows.
+
+- The VM (and its NIC, and subnet when the NIC has no NSG), or for a resource group its VMs and NICs (two lists):
+  enough to know which VMs are meant and where their NSGs are.
+- The Activity Log, one query per resource group (the VMs' own and each NSG's), with the only filters Azure
+  accepts (a time range and ONE scope: `resourceGroupName`), every page. Everything else is filtered here.
+- Only when the log holds PIM requests: PIM's requests in those resource groups (one list each), each approval
+  (one read each), and the VMs' policies to tell which gate is which mode's.
+"""
+from azext_jit.audit.story import Scope, timeline
+from azext_jit.audit.window import may_still_arrive
+from azext_jit.log import get_logger
+from azext_jit.times import stamp
+
+logger = get_logger(__name__)
+
+LOG_API = '2015-04-01'
+SELECT = ('eventTimestamp,caller,claims,operationName,resourceId,resourceGroupName,status,correlationId,'
+          'eventDataId,properties')
+MAX_PAGES = 500
+
+
+def activity(azure, group, start, end):
+    """Every event of resource group `group` between `start` and `end`, following `nextLink`."""
+    from urllib.parse import parse_qsl, urlsplit
+    path = f'/subscriptions/{azure.subscription_id}/providers/microsoft.insights/eventtypes/management/values'
+    answer = azure.rest.get(path, LOG_API, **{
+        '$filter': f"eventTimestamp ge '{stamp(start)}' and eventTimestamp le '{stamp(end)}' and "
+                   f"resourceGroupName eq '{group}'", '$select': SELECT})
+    events, pages = list((answer or {}).get('value') or []), 1
+    while answer and answer.get('nextLink'):
+        if pages >= MAX_PAGES:
+            logger.warning('The Activity Log of resource group %s has more than %d pages in this range: only the '
+                           'first %d were read. Narrow the range with --start-time/--end-time.', group, pages, pages)
+            break
+        parts = urlsplit(answer['nextLink'])
+        answer = azure.rest.send('GET', f'{azure.rest.base_url}{parts.path}', None, query=dict(parse_qsl(parts.query)))
+        events += (answer or {}).get('value') or []
+        pages += 1
+    return [e for e in events if isinstance(e, dict)]
+
+
+def _targets(azure, group, vm_name):
+    """The VMs the log is about, with their NSGs where known."""
+    from azext_jit.errors import NotFound
+    from azext_jit.targets import VmTarget, list_vms, resolve_vm, target_without_network, with_subnet_nsg
+    from azext_jit.wire import wire
+    if vm_name:
+        try:
+            return [resolve_vm(azure, group, vm_name)]
+        except NotFound:
+            logger.warning("VM '%s' is not in resource group '%s' (any more): showing what the Activity Log holds "
+                           "for its id.", vm_name, group)
+            return [VmTarget(id=f'/subscriptions/{azure.subscription_id}/resourceGroups/{group}/providers/'
+                                f'Microsoft.Compute/virtualMachines/{vm_name}', name=vm_name, resource_group=group,
+                             location=None)]
+    targets = [target_without_network(vm) for vm in list_vms(azure, group)]
+    nics = {n['id'].lower(): n for n in (wire(x) for x in azure.network.network_interfaces.list(group))}
+    subnets = {}
+    for target in targets:
+        nic = nics.get((target.nic_id or '').lower())
+        if nic is None:
+            continue
+        props = nic.get('properties') or {}
+        configs = props.get('ipConfigurations') or []
+        config = next((c for c in configs if (c.get('properties') or {}).get('primary')), configs[0] if configs else {})
+        target.subnet_id = ((config.get('properties') or {}).get('subnet') or {}).get('id')
+        if (props.get('networkSecurityGroup') or {}).get('id'):
+            target.nsg_id = props['networkSecurityGroup']['id']
+        elif target.subnet_id:
+            key = target.subnet_id.lower()
+            if key not in subnets:
+                subnets[key] = with_subnet_nsg(azure, target).nsg_id
+            target.nsg_id = subnets[key]
+    return targets
+
+
+def _group_of(resource_id):
+    parts = (resource_id or '').split('/')
+    return parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else None
+
+
+def _gates(modes, targets):
+    """{gate scope (lower): mode title} of the VMs' modes: where a PIM request for them is filed."""
+    gates = {}
+    for target in targets:
+        for mode in modes.holding(target):
+            try:
+                scope = mode.approval_scope(target)
+            except Exception:  # pylint: disable=broad-except  # a gate that cannot be found names no request
+                scope = None
+            if scope:
+                gates[scope.rstrip('/').lower()] = mode.title
+    return gates
+
+
+def log(azure, modes, group, vm_name, start, end):
+    """The entries of the log of one VM (`vm_name`) or of resource group `group`."""
+    from azext_jit.pim import trail as pim_trail
+    targets = _targets(azure, group, vm_name)
+    groups = [group] + sorted({g for g in (_group_of(t.nsg_id) for t in targets) if g and g.lower() != group.lower()},
+                              key=str.lower)
+    found = []
+    for name in groups:
+        home = name.lower() == group.lower()
+        for event in activity(azure, name, start, end):
+            for mode in modes.each():
+                found += [(x, home) for x in mode.trail(event)]
+            found += [(x, home) for x in pim_trail.trail(event)]
+    if any(x.action in ('pim-request', 'approval-setup') for x, _ in found):
+        if not vm_name:
+            modes.prefetch(group)
+        gates = _gates(modes, targets)
+        pim_groups = sorted({_group_of(pim_trail.gate_of(x)) or group for x, _ in found
+                             if x.action == 'pim-request'}, key=str.lower)
+        found = [(x, home) for x, home in found if x.action not in ('pim-request', 'approval-setup', 'cancel') or
+                 pim_trail.gate_of(x) in gates or (not vm_name and home)]
+        found = pim_trail.explain(azure, found, pim_groups, gates)
+        for x, _ in found:
+            if x.action == 'approval-setup':
+                x.mode = gates.get(pim_trail.gate_of(x))
+    now = azure.now()
+    if may_still_arrive(end, now):
+        logger.warning('The Activity Log is usually minutes behind: events of the last 20 minutes may not be in it '
+                       'yet. Run the command again later for the complete trail.')
+    return timeline(found, Scope(targets, None if vm_name else group), now)

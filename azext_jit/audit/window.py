@@ -1,0 +1,46 @@
+"""The time range of `az vm jit log`: `--offset` back from `--end-time` (default now), or `--start-time` [to
+`--end-time`]. Checked before anything is read: the Activity Log keeps 90 days and refuses older ranges."""
+import datetime as dt
+
+from azext_jit.errors import BadInput, UsageError
+
+DEFAULT_OFFSET = dt.timedelta(days=7)
+RETENTION = dt.timedelta(days=90)
+# Activity Log events reach the log minutes after they happen (Azure documents minutes; 20 covers most reports).
+LAG = dt.timedelta(minutes=20)
+
+
+def _time(text, option):
+    from azext_jit.times import parse_time
+    try:
+        return parse_time(str(text))
+    except ValueError:
+        raise BadInput(f"Invalid {option} '{text}': not an ISO 8601 date and time.",
+                       f"Use UTC like {option} 2026-11-30T09:00:00Z") from None
+
+
+def window(now, offset=None, start_time=None, end_time=None):
+    """(start, end) as aware UTC datetimes. `now` is Azure's time (or the local clock before any answer)."""
+    from azext_jit.durations import parse_duration
+    if offset is not None and start_time is not None:
+        raise UsageError('Use either --offset or --start-time, not both.',
+                         'Drop --offset, or give --offset with --end-time (it counts back from the end).')
+    end = _time(end_time, '--end-time') if end_time is not None else now
+    if start_time is not None:
+        start = _time(start_time, '--start-time')
+    else:
+        span = parse_duration(offset, '--offset') if offset is not None else DEFAULT_OFFSET
+        start = end - span
+    if start >= end:
+        raise BadInput('The time range is empty: its start is not before its end.',
+                       'Give a --start-time before --end-time (or a positive --offset).')
+    if start < now - RETENTION:
+        raise BadInput('The Activity Log keeps 90 days: the range starts earlier than that.',
+                       'Use --offset 90d or less. To keep the trail longer, export the Activity Log to a Log '
+                       'Analytics workspace (README: "Keeping the trail").')
+    return start, min(end, now)
+
+
+def may_still_arrive(end, now):
+    """Whether events of the window's last minutes may not be in the log yet."""
+    return end > now - LAG
