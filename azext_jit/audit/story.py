@@ -15,6 +15,12 @@ from azext_jit.times import stamp
 MERGE_WITHIN = dt.timedelta(minutes=2)     # one enable writes several rules: one configure entry
 DEFENDER_WRITES_WITHIN = dt.timedelta(minutes=15)   # Defender writes a request's rule seconds to minutes later
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+# A PIM request's status as a fate, for a reader PIM does not show the decision to (its approval's reader sees more).
+_PIM_FATES = {'PendingApproval': 'pending', 'PendingApprovalProvisioning': 'pending', 'PendingEvaluation': 'pending',
+              'Denied': 'denied', 'AdminDenied': 'denied', 'Canceled': 'canceled', 'TimedOut': 'expired',
+              'Failed': 'refused', 'FailedAsResourceIsLocked': 'refused', 'Invalid': 'refused'}
+_PIM_GRANTED = ('Provisioned', 'Granted', 'PendingProvisioning', 'Accepted', 'Revoked', 'AdminApproved',
+                'PendingRevocation', 'ScheduleCreated', 'PendingScheduleCreation')
 
 
 class Scope:  # pylint: disable=too-few-public-methods
@@ -69,8 +75,14 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         self.add_ports(happening.ports)
 
     def add_ports(self, ports):
+        """Ports as `22/TCP`; a port an event names without its protocol (`22`) yields to one that names it."""
         for port in ports or ():
-            if port not in self.ports:
+            number = port.split('/')[0]
+            if port in self.ports or (port == number and any(p.split('/')[0] == number for p in self.ports)):
+                continue
+            if number in self.ports:
+                self.ports[self.ports.index(number)] = port
+            else:
                 self.ports.append(port)
 
     def record(self, happening, action=None):
@@ -98,8 +110,8 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         fates = [('denied' in self.flags, 'denied'), ('canceled' in self.flags, 'canceled'),
                  ('revoked' in self.flags, 'revoked'), ('expired' in self.flags, 'expired'),
                  ('opened' in self.flags, 'expired' if ended else 'open'), ('refused' in self.flags, 'refused'),
-                 (self.pim_status == 'PendingApproval', 'pending'), (self.pim_status == 'TimedOut', 'expired'),
-                 ('approved' in self.flags, 'expired' if ended else 'approved'), (bool(self.pim_status), 'pending')]
+                 (self.pim_status in _PIM_FATES, _PIM_FATES.get(self.pim_status)),
+                 ('approved' in self.flags or self.pim_status in _PIM_GRANTED, 'expired' if ended else 'approved')]
         return next((word for applies, word in fates if applies), 'unknown')
 
     def to_dict(self, now):
@@ -236,6 +248,7 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         if entry is None:
             entry = self._request(happening, vm)
         entry.fill(happening)
+        entry.end = happening.end or entry.end     # what was opened ends when its rule says, not when it was asked
         if happening.rule:
             self.rules[happening.rule.lower()] = entry
         entry.record(happening, action)
