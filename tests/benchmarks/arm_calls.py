@@ -130,6 +130,11 @@ def _approval_rows(standin, env, az, mode, rg):
     calls = [r for r in world.requests[before:] if is_arm(r.path) and r.caller == mine]
     kinds = collections.Counter('{} {}'.format(r.method, _shape(r.path)) for r in calls)
     rows.append((mode, 'request --wait', result.code, len(calls), result.seconds, kinds))
+    for label, args in (('log -n (approvals read)', ['-g', rg, '-n', 'gated']), ('log -n', ['-g', rg, '-n', 'vm0']),
+                        ('log -g', ['-g', rg])):
+        result, count, kinds = measure(az if label != 'log -n (approvals read)' else approver, world, 'vm', 'jit',
+                                       'log', *args)
+        rows.append((mode, label, result.code, count, result.seconds, kinds))
     return rows
 
 

@@ -109,6 +109,11 @@ CASES = [
     ('request-name-without-group', ['request', '-n', 'n1', '--source', '198.51.100.7'], 2, 'resource-group'),
     ('revoke-name-without-group', ['revoke', '-n', 'n1'], 2, 'resource-group'),
     ('show-nothing-named', ['show'], 2, 'resource-group'),
+    ('log-offset-beyond-90-days', ['log', *N1, '--offset', '91d'], 2, '90 days'),
+    ('log-offset-and-start', ['log', *N1, '--offset', '1h', '--start-time', '2026-01-01T00:00:00Z'], 2, 'offset'),
+    ('log-start-unreadable', ['log', *N1, '--start-time', 'yesterday'], 2, 'yesterday'),
+    ('log-nothing-named', ['log'], 2, 'resource-group'),
+    ('log-missing-group', ['log', '-g', 'rg-missing-{rg}'], 3, 'rg-missing'),
 ]
 
 
