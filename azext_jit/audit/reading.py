@@ -80,17 +80,16 @@ def _group_of(resource_id):
     return parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else None
 
 
-def _gates(modes, targets):
-    """{gate scope (lower): mode title} of the VMs' modes: where a PIM request for them is filed."""
+def _gate_modes(modes, targets, found):
+    """{scope (lower): mode title} of the PIM scopes in `found` that are a gate of one of the VMs, judged from the
+    ids alone: the VM's NSG (NSG mode) or a JIT policy of its resource group (Defender mode)."""
+    from azext_jit.pim.trail import gate_of
     gates = {}
-    for target in targets:
-        for mode in modes.holding(target):
-            try:
-                scope = mode.approval_scope(target)
-            except Exception:  # pylint: disable=broad-except  # a gate that cannot be found names no request
-                scope = None
-            if scope:
-                gates[scope.rstrip('/').lower()] = mode.title
+    for scope in {gate_of(x) for x, _ in found if gate_of(x)}:
+        for mode in modes.each():
+            if any(mode.gate_for(scope, target) for target in targets):
+                gates[scope] = mode.title
+                break
     return gates
 
 
@@ -107,14 +106,15 @@ def log(azure, modes, group, vm_name, start, end):
             for mode in modes.each():
                 found += [(x, home) for x in mode.trail(event)]
             found += [(x, home) for x in pim_trail.trail(event)]
-    if any(x.action in ('pim-request', 'approval-setup') for x, _ in found):
-        if not vm_name:
-            modes.prefetch(group)
-        gates = _gates(modes, targets)
+    pim_actions = ('pim-request', 'approval-setup', 'cancel')
+    if any(x.action in pim_actions for x, _ in found):
+        gates = _gate_modes(modes, targets, found)
+        # PIM happenings only at the VMs' gates (a group's log: also requests at its other scopes, which PIM's
+        # record then shows to be a JIT request, or not)
+        found = [(x, home) for x, home in found if x.action not in pim_actions or pim_trail.gate_of(x) in gates or
+                 (not vm_name and home and x.action == 'pim-request')]
         pim_groups = sorted({_group_of(pim_trail.gate_of(x)) or group for x, _ in found
                              if x.action == 'pim-request'}, key=str.lower)
-        found = [(x, home) for x, home in found if x.action not in ('pim-request', 'approval-setup', 'cancel') or
-                 pim_trail.gate_of(x) in gates or (not vm_name and home)]
         found = pim_trail.explain(azure, found, pim_groups, gates)
         for x, _ in found:
             if x.action == 'approval-setup':

@@ -168,6 +168,11 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
         return [], []
 
     # -- the audit trail (`az vm jit log`) -------------------------------------------------------------------
+    def gate_for(self, scope, target):  # pylint: disable=unused-argument
+        """Whether `scope` is (or was) where Azure checks this mode's opening permission for the VM: a PIM request
+        there under approval is about the VM's access. Judged from the ids alone (the VM may be disabled since)."""
+        return False
+
     def trail(self, event):  # pylint: disable=unused-argument
         """What an Activity Log event means in this mode's JIT story: a list of `audit.happenings.Happening`s
         (empty when the event is not about this mode's policy, requests or rules). Reads only the event: whatever

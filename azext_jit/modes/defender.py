@@ -156,6 +156,12 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
     def trail(self, event):
         return trail_of_event(event, self.title)
 
+    def gate_for(self, scope, target):
+        """A JIT policy of the VM's resource group (Defender keeps one per group and region)."""
+        return bool(re.match(rf'^/subscriptions/[^/]+/resourcegroups/{re.escape(target.resource_group.lower())}/'
+                             r'providers/microsoft\.security/locations/[^/]+/jitnetworkaccesspolicies/[^/]+$',
+                             scope.rstrip('/').lower()))
+
     def _refused(self, ex):
         self.unavailable_because = f"Defender for Cloud's JIT API is not available here ({_first_line(ex)})"
 

@@ -104,6 +104,9 @@ class NsgMode(JitMode):
 
     approval_actions = (roles.RULE_WRITE,)
 
+    def gate_for(self, scope, target):
+        return bool(target.nsg_id) and scope.rstrip('/').lower() == target.nsg_id.rstrip('/').lower()
+
     def _nsg(self, target):
         """The VM's NSG (wire JSON, read once per command), or None when it has none (any more)."""
         from azext_jit.targets import with_subnet_nsg

@@ -118,11 +118,10 @@ def explain(azure, found, groups, modes_by_scope):
             out.append((happening, home))
             continue
         record = records.get(happening.extra['name'])
-        scope = str(happening.extra.get('scope') or '').lower()
         props = client.properties_of(record) if record else {}
         if record is not None and props.get('requestType') not in ('SelfActivate', None):
             continue   # a deactivation: the revoke is told by the rules it closed
-        asked = _asked(happening, record, modes_by_scope.get(scope))
+        asked = _asked(happening, record, modes_by_scope.get(gate_of(happening)))
         if asked.vm_id is None and record is not None:
             continue   # not a JIT request (someone's other activation at this scope)
         out.append((asked, home))
