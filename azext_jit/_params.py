@@ -107,7 +107,13 @@ def load_arguments(self, _):
 
 def _log_arguments(self):
     with self.argument_context('vm jit log') as c:
-        c.argument('vm_name', help='Name of the virtual machine. Omit it to see every VM of the resource group.')
+        # --ids here is one list (one timeline for all of them), not az's one-run-per-id expansion; no configured
+        # default VM: `log -g RG` means the whole group
+        c.argument('resource_group_name', id_part=None)
+        c.argument('vm_name', id_part=None, configured_default=None,
+                   help='Name of the virtual machine. Omit it to see every VM of the resource group.')
+        c.argument('vm_ids', options_list=['--ids'], nargs='+', metavar='VM_ID',
+                   help='Resource ids of VMs of one resource group (instead of -g/-n): one timeline for all.')
         c.argument('offset', options_list=['--offset'],
                    help='How far back from --end-time to look: minutes (`90`), `12h`, `7d` or ISO 8601 (`P7D`); at '
                         'most 90 days, what the Activity Log keeps. Default: 7 days.')

@@ -441,16 +441,45 @@ def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode=AUTO):
 
 
 # -- log ----------------------------------------------------------------------------------------------
-def log_jit(cmd, resource_group_name=None, vm_name=None, offset=None, start_time=None, end_time=None):
-    """The JIT story of one VM or a resource group, from the Activity Log and PIM's records."""
+def log_jit(cmd, resource_group_name=None, vm_name=None, vm_ids=None, offset=None, start_time=None,
+            end_time=None):
+    """The JIT story of VMs or a resource group, from the Activity Log and PIM's records: one timeline."""
     import datetime as dt
     from azext_jit.audit import reading, window
-    from azext_jit.errors import MissingInput
-    if not resource_group_name:
-        raise MissingInput('Name the resource group with -g/--resource-group (and a VM with -n, or use --ids).')
+    from azext_jit.errors import BadInput
+    subscription, group, names = _log_targets(resource_group_name, vm_name, vm_ids)
     start, end = window.window(dt.datetime.now(dt.timezone.utc), offset, start_time, end_time)  # nothing read yet
     azure, modes = _session(cmd)
-    return reading.log(azure, modes, resource_group_name, vm_name, start, end)
+    if subscription and subscription.lower() != azure.subscription_id.lower():
+        raise BadInput(f'--ids names VMs of subscription {subscription}, not of the current one.',
+                       f'Add --subscription {subscription}.')
+    return reading.log(azure, modes, group, names, start, end)
+
+
+def _log_targets(resource_group_name, vm_name, vm_ids):
+    """(subscription or None, resource group, [VM names] or None for the whole group) from -g/-n or --ids (VMs of
+    one resource group)."""
+    import re
+    from azext_jit.errors import BadInput, MissingInput, UsageError
+    if vm_ids:
+        if resource_group_name or vm_name:
+            raise UsageError('Use either --ids or -g/-n, not both.', 'Drop -g and -n when you give --ids.')
+        parsed = []
+        for text in vm_ids:
+            match = re.fullmatch(r'/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/'
+                                 r'virtualMachines/([^/]+)/?', str(text).strip(), re.I)
+            if not match:
+                raise BadInput(f"'{text}' is not a VM's resource id.",
+                               'Give ids like /subscriptions/<id>/resourceGroups/<group>/providers/'
+                               'Microsoft.Compute/virtualMachines/<name> (`az vm list --query [].id`).')
+            parsed.append(match.groups())
+        if len({(sub.lower(), group.lower()) for sub, group, _ in parsed}) > 1:
+            raise BadInput('--ids names VMs of several resource groups; one log covers one group.',
+                           'Run the command once per resource group, or use -g RG for a whole group.')
+        return parsed[0][0], parsed[0][1], list(dict.fromkeys(name for _, _, name in parsed))
+    if not resource_group_name:
+        raise MissingInput('Name the resource group with -g/--resource-group (and a VM with -n, or use --ids).')
+    return None, resource_group_name, [vm_name] if vm_name else None
 
 
 def _default_ports():

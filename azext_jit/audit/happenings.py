@@ -15,8 +15,9 @@ DEFENDER_APP_IDS = frozenset({'8edd93e1-2103-40b4-bd70-6e34e586362d'})   # "Wind
 DEFENDER = 'Defender for Cloud'
 PIM = 'PIM'
 USER = 'user'
-_MI_RESOURCE = re.compile(r'^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/'
-                          r'userassignedidentities/[^/]+$', re.I)
+# A managed identity's `xms_mirid`: a user-assigned identity, or the resource a system-assigned one belongs to.
+_MI_RESOURCE = re.compile(r'^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/[a-z0-9.]+/[^/]+/[^/]+'
+                          r'(/[^/]+/[^/]+)*$', re.I)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def when(event):
     from azext_jit.times import parse_time
     try:
         return parse_time(str(event.get('eventTimestamp') or ''))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -76,7 +77,7 @@ def body(event):
         return None
     try:
         found = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return found if isinstance(found, dict) else None
 

@@ -93,34 +93,58 @@ def _gate_modes(modes, targets, found):
     return gates
 
 
-def log(azure, modes, group, vm_name, start, end):
-    """The entries of the log of one VM (`vm_name`) or of resource group `group`."""
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
+def _read(modes, event, home, skipped):
+    """The happenings of one event by every mode and PIM; an event whose recorded content is too odd to read is
+    left out and counted (it is still in the Activity Log, where `az monitor activity-log list` shows it)."""
     from azext_jit.pim import trail as pim_trail
-    targets = _targets(azure, group, vm_name)
+    try:
+        found = [x for mode in modes.each() for x in mode.trail(event)] + pim_trail.trail(event)
+    except _UNREADABLE:
+        skipped.append(event.get('eventDataId'))
+        return []
+    return [(x, home) for x in found]
+
+
+def _explain_pim(azure, modes, targets, found, group, group_wide):
+    """PIM happenings only at the VMs' gates (a group's log: also requests at its other scopes, which PIM's record
+    then shows to be a JIT request, or not), explained from PIM's records."""
+    from azext_jit.pim import trail as pim_trail
+    pim_actions = ('pim-request', 'approval-setup', 'cancel')
+    if not any(x.action in pim_actions for x, _ in found):
+        return found
+    gates = _gate_modes(modes, targets, found)
+    found = [(x, home) for x, home in found if x.action not in pim_actions or pim_trail.gate_of(x) in gates or
+             (group_wide and home and x.action == 'pim-request')]
+    for x, _ in found:
+        if x.action in pim_actions and pim_trail.gate_of(x) in gates:
+            x.extra['at_gate'] = True
+            x.mode = gates[pim_trail.gate_of(x)]
+    pim_groups = sorted({_group_of(pim_trail.gate_of(x)) or group for x, _ in found if x.action == 'pim-request'},
+                        key=str.lower)
+    return pim_trail.explain(azure, found, pim_groups, gates)
+
+
+def log(azure, modes, group, vm_names, start, end):
+    """The entries of the log of VMs `vm_names` of resource group `group`, or (no names) of the whole group."""
+    from azext_jit.audit.window import query_start
+    targets = [t for name in vm_names or [None] for t in _targets(azure, group, name)]
     groups = [group] + sorted({g for g in (_group_of(t.nsg_id) for t in targets) if g and g.lower() != group.lower()},
                               key=str.lower)
-    found = []
+    found, skipped = [], []
+    since = query_start(start, azure.now())
     for name in groups:
         home = name.lower() == group.lower()
-        for event in activity(azure, name, start, end):
-            for mode in modes.each():
-                found += [(x, home) for x in mode.trail(event)]
-            found += [(x, home) for x in pim_trail.trail(event)]
-    pim_actions = ('pim-request', 'approval-setup', 'cancel')
-    if any(x.action in pim_actions for x, _ in found):
-        gates = _gate_modes(modes, targets, found)
-        # PIM happenings only at the VMs' gates (a group's log: also requests at its other scopes, which PIM's
-        # record then shows to be a JIT request, or not)
-        found = [(x, home) for x, home in found if x.action not in pim_actions or pim_trail.gate_of(x) in gates or
-                 (not vm_name and home and x.action == 'pim-request')]
-        pim_groups = sorted({_group_of(pim_trail.gate_of(x)) or group for x, _ in found
-                             if x.action == 'pim-request'}, key=str.lower)
-        found = pim_trail.explain(azure, found, pim_groups, gates)
-        for x, _ in found:
-            if x.action == 'approval-setup':
-                x.mode = gates.get(pim_trail.gate_of(x))
+        for event in activity(azure, name, since, end):
+            found += _read(modes, event, home, skipped)
+    if skipped:
+        logger.warning('%d Activity Log event(s) hold content this command cannot read and are left out (see them '
+                       'with `az monitor activity-log list -g %s`).', len(skipped), group)
+    found = _explain_pim(azure, modes, targets, found, group, not vm_names)
     now = azure.now()
     if may_still_arrive(end, now):
         logger.warning('The Activity Log is usually minutes behind: events of the last 20 minutes may not be in it '
                        'yet. Run the command again later for the complete trail.')
-    return timeline(found, Scope(targets, None if vm_name else group), now)
+    return timeline(found, Scope(targets, None if vm_names else group), now, since=start)

@@ -1,11 +1,17 @@
 """Happenings joined into the entries `az vm jit log` prints, oldest first.
 
 One entry per configuration change (a VM configured or disabled, approval set up) and one per request. A
-request's happenings are joined by what Azure's records share: NSG mode's request id (in its rule names), the PIM
-request's name (and the `[approval <8 hex>]` link the opening carries), Defender's `initiate` event and the rules
-Defender then wrote and deleted for that VM and port (a delete joins the write of the same rule). A reader sees
-"asked by X, approved by Y, opened, closed at T" as one entry; what the log does not hold (events older than the
-window, or not arrived yet) is simply missing from it, never guessed.
+request's happenings are joined by what Azure's records share, and only where Azure's own facts agree:
+- NSG mode: the request id in its rule names, written by the same caller (a rule someone else wrote with that id
+  is an entry of its own, with a note);
+- approval: the PIM request whose name's first 8 hex the opening carries (`[approval <8 hex>]`), only when the
+  opening's caller is the one who asked, for the VM asked about, within the ports asked;
+- Defender: its `initiate` event and the rules Defender then wrote for that VM, port and source (each rule joins
+  the oldest request still waiting for it);
+- a rule's removal joins the request that wrote that rule.
+A reader sees "asked by X, approved by Y, opened, closed at T" as one entry. What the log does not hold (events
+older than the range, or not arrived yet) is missing, never guessed: a closing whose end time is unknown is
+`close`, not `revoke` or `expire`.
 """
 import datetime as dt
 
@@ -14,18 +20,19 @@ from azext_jit.times import stamp
 
 MERGE_WITHIN = dt.timedelta(minutes=2)     # one enable writes several rules: one configure entry
 DEFENDER_WRITES_WITHIN = dt.timedelta(minutes=15)   # Defender writes a request's rule seconds to minutes later
+END_LEEWAY = dt.timedelta(minutes=1)       # a removal this close to the end is the expiry (Azure's clocks differ)
 _EARLIEST = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 # A PIM request's status as a fate, for a reader PIM does not show the decision to (its approval's reader sees more).
 _PIM_FATES = {'PendingApproval': 'pending', 'PendingApprovalProvisioning': 'pending', 'PendingEvaluation': 'pending',
-              'Denied': 'denied', 'AdminDenied': 'denied', 'Canceled': 'canceled', 'TimedOut': 'expired',
+              'Denied': 'denied', 'AdminDenied': 'denied', 'Canceled': 'canceled', 'TimedOut': 'timed-out',
               'Failed': 'refused', 'FailedAsResourceIsLocked': 'refused', 'Invalid': 'refused'}
 _PIM_GRANTED = ('Provisioned', 'Granted', 'PendingProvisioning', 'Accepted', 'Revoked', 'AdminApproved',
                 'PendingRevocation', 'ScheduleCreated', 'PendingScheduleCreation')
 
 
 class Scope:  # pylint: disable=too-few-public-methods
-    """Which VMs the log is about: `targets` (VmTargets) by id, NSG mode's key and name. `group_wide`: also VMs
-    that are gone (events name them by id or key only), for events of the resource group itself."""
+    """Which VMs the log is about: `targets` (VmTargets) by id, NSG mode's key and name. With `group`, a resource
+    group's log: also VMs that are gone (events name them by id or key only), for events of the group itself."""
 
     def __init__(self, targets, group=None):
         from azext_jit.modes.nsg_mode_records import vm_key
@@ -34,23 +41,33 @@ class Scope:  # pylint: disable=too-few-public-methods
         self.by_name = {t.name.lower(): t for t in targets}
         self.group = group.lower() if group else None
 
+    def _as_recorded(self, vm_id):
+        return vm_id, vm_id.rstrip('/').rsplit('/', 1)[-1]
+
     def vm_of(self, happening, home):
-        """(vm id, vm name) the happening is about; (None, None) when it names no VM; False when it is outside
-        the scope. `home`: the event came from the log of the scope's own resource group."""
+        """(vm id, vm name) the happening is about, (None, None) when it names no VM, or False when it is outside
+        the scope. `home`: the event came from the log of the scope's own resource group. A PIM request at one of
+        the VMs' gates (`at_gate`) always belongs: the permission it asks for covers them, whatever its text says."""
+        extra = happening.extra or {}
+        at_gate = extra.get('at_gate')
         if happening.vm_id:
             found = self.by_id.get(happening.vm_id.lower())
             if found:
                 return found.id, found.name
             in_group = self.group and f'/resourcegroups/{self.group}/' in happening.vm_id.lower()
-            return (happening.vm_id, happening.vm_id.rsplit('/', 1)[-1]) if in_group else False
+            return self._as_recorded(happening.vm_id) if in_group or at_gate else False
         if happening.vm_key:
             found = self.by_key.get(happening.vm_key)
-            return (found.id, found.name) if found else ((None, None) if self.group and home else False)
-        name = (happening.extra or {}).get('vmName')
-        if name:
-            found = self.by_name.get(name.lower())
-            return (found.id, found.name) if found else ((None, name) if self.group and home else False)
-        return None, None
+            if found:
+                return found.id, found.name
+        elif extra.get('vmName'):
+            found = self.by_name.get(extra['vmName'].lower())
+            if found:
+                return found.id, found.name
+            return (None, extra['vmName']) if self.group and home else False
+        if at_gate or (self.group and home):
+            return None, None
+        return False
 
 
 class Entry:  # pylint: disable=too-many-instance-attributes  # one field per column of the log
@@ -61,8 +78,9 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         self.mode = happening.mode
         self.caller = happening.caller if happening.actor != DEFENDER else None
         self.ports = []
+        self.asked = None         # the ports a request asked for, when its ask is known
         self.source = happening.source
-        self.end = happening.end
+        self.end = happening.end if happening.result == 'Succeeded' else None
         self.justification = happening.justification
         self.approver = None
         self.approver_visible = None
@@ -70,7 +88,10 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         self.request_id = (happening.extra or {}).get('requestId')
         self.correlation_id = happening.correlation_id
         self.pim_status = None
+        self.expires_itself = bool((happening.extra or {}).get('expiresItself'))
+        self.notes = []
         self.flags = set()
+        self.rules = {}           # rule id (lower) -> None while open, else how it closed
         self.events = []
         self.add_ports(happening.ports)
 
@@ -92,27 +113,50 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         if happening.result != 'Succeeded':
             self.flags.add('failed')
 
-    def fill(self, happening):
-        """Facts a later happening knows and this entry does not yet."""
+    def fill_from(self, happening):
+        """Facts a later happening of the same request knows and the entry does not yet."""
         self.add_ports(happening.ports)
         self.source = self.source or happening.source
-        self.end = self.end or happening.end
         self.justification = self.justification or happening.justification
-        self.vm_id = self.vm_id or None
+        self.mode = self.mode or happening.mode
         if self.caller is None and happening.actor != DEFENDER:
             self.caller = happening.caller
 
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
+
     def result(self, now):
-        """What became of it: a request's fate (the first that applies, in this order), else whether it worked."""
+        """What became of it: see `_opened_fate` and `_unopened_fate` for requests."""
         if self.action != 'request':
             return 'failed' if 'failed' in self.flags else 'succeeded'
         ended = self.end is not None and self.end <= now
-        fates = [('denied' in self.flags, 'denied'), ('canceled' in self.flags, 'canceled'),
-                 ('revoked' in self.flags, 'revoked'), ('expired' in self.flags, 'expired'),
-                 ('opened' in self.flags, 'expired' if ended else 'open'), ('refused' in self.flags, 'refused'),
-                 (self.pim_status in _PIM_FATES, _PIM_FATES.get(self.pim_status)),
-                 ('approved' in self.flags or self.pim_status in _PIM_GRANTED, 'expired' if ended else 'approved')]
-        return next((word for applies, word in fates if applies), 'unknown')
+        if 'opened' in self.flags or 'initiated' in self.flags:
+            return self._opened_fate(ended)
+        return self._unopened_fate(ended)
+
+    def _opened_fate(self, ended):
+        """`open` while a rule of it is in place and its time is not up; `expired-not-removed` when its time is up
+        but a rule NSG mode must remove is still there (or its removal is not in the log yet); else how its rules
+        closed: `revoked` if any was revoked, `expired`, or `closed`."""
+        if not self.rules or None in self.rules.values():
+            if not ended:
+                return 'open'
+            return 'expired' if self.expires_itself else 'expired-not-removed'
+        closings = set(self.rules.values())
+        return next((word for flag, word in (('revoke', 'revoked'), ('expire', 'expired')) if flag in closings),
+                    'closed')
+
+    def _unopened_fate(self, ended):
+        """A request that never opened: its decision, else PIM's status."""
+        flag = next((f for f in ('denied', 'canceled', 'refused') if f in self.flags), None)
+        if flag:
+            return flag
+        if self.pim_status in _PIM_FATES:
+            return _PIM_FATES[self.pim_status]
+        if 'approved' in self.flags or self.pim_status in _PIM_GRANTED:
+            return 'not-opened' if ended else 'approved'
+        return 'unknown'
 
     def to_dict(self, now):
         return {'time': stamp(self.time), 'vm': self.vm, 'vmId': self.vm_id, 'mode': self.mode,
@@ -120,7 +164,7 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
                 'endTime': stamp(self.end), 'result': self.result(now), 'justification': self.justification,
                 'approver': self.approver, 'approverVisible': self.approver_visible,
                 'decisionReason': self.decision_reason, 'requestId': self.request_id,
-                'correlationId': self.correlation_id, 'events': self.events}
+                'correlationId': self.correlation_id, 'notes': list(self.notes), 'events': self.events}
 
 
 class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read through `entries`
@@ -129,27 +173,30 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
     def __init__(self, scope):
         self.scope = scope
         self.entries = []
-        self.requests = {}    # request key -> Entry
+        self.requests = {}    # request key (with its opener) -> Entry
         self.links = {}       # first 8 hex of a PIM request's name -> Entry
-        self.rules = {}       # rule id (lower) -> Entry
-        self.asks = []        # (Entry, vm id lower, vm name lower, port numbers, time) of Defender initiates
-        self.policies = {}    # Defender policy id -> {vm id lower: (vm id, ports)} as last written
+        self.rules = {}       # rule id (lower) -> Entry that wrote it
+        self.asks = []        # [Entry, vm id lower, vm name lower, {port number: waiting}, source, time] (Defender)
+        self.policies = {}    # Defender policy id -> {vm id lower: (vm id, ports)} as last written successfully
 
     def _new(self, happening, action, vm):
         entry = Entry(happening, action, vm)
         self.entries.append(entry)
         return entry
 
-    def _config(self, happening, action, vm):
-        """A configure/disable entry; the writes of one command (same VM, caller, action, minutes apart) are one."""
-        for entry in reversed(self.entries[-8:]):
-            if entry.action == action and entry.vm_id == vm[0] and entry.vm == vm[1] and \
-                    entry.caller == happening.caller and happening.time - entry.time <= MERGE_WITHIN:
-                entry.add_ports(happening.ports)
-                entry.record(happening, action)
-                return entry
-        entry = self._new(happening, action, vm)
+    def _config(self, happening, action, vm, note=None):
+        """A configure/disable entry; the writes of one command (the VM's latest entry: same action and caller,
+        minutes apart) are one."""
+        latest = next((e for e in reversed(self.entries) if (e.vm_id, e.vm) == tuple(vm)), None)
+        if latest is not None and latest.action == action and latest.caller == happening.caller and \
+                happening.time - latest.time <= MERGE_WITHIN:
+            entry = latest
+            entry.add_ports(happening.ports)
+        else:
+            entry = self._new(happening, action, vm)
         entry.record(happening, action)
+        if note:
+            entry.note(note)
         return entry
 
     def tell(self, happening, home=True):
@@ -157,119 +204,162 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         if action in ('policy', 'policy-deleted'):
             self._policy(happening, home)
             return
+        if action in ('approve', 'deny', 'cancel'):    # they join their request by its key, wherever it is
+            self._decision(happening, action)
+            return
         vm = self.scope.vm_of(happening, home)
         if vm is False:
             return
         handler = {'configure': self._config, 'disable': self._config, 'approval-setup': self._config,
                    'protect': self._defender_rule, 'unprotect': self._defender_rule,
-                   'ask': self._ask, 'open': self._open, 'close': self._close,
-                   'approve': self._decision, 'deny': self._decision, 'cancel': self._decision,
-                   'end-approval': self._decision}.get(action)
+                   'ask': self._ask, 'open': self._open, 'close': self._close}.get(action)
         if handler:
             handler(happening, action, vm)
 
     # -- configuration -------------------------------------------------------------------------------------
     def _policy(self, happening, home):
         """A Defender policy written or deleted: which VMs it configured (new, or ports changed) or dropped,
-        against the policy as last written in the window (unknown before: every VM it lists counts)."""
+        against the policy as last written successfully in the range. A failed write changes nothing."""
         pid = happening.extra['policy']
-        written = happening.extra.get('vms')
+        written = {} if happening.action == 'policy-deleted' else happening.extra.get('vms')
         before = self.policies.get(pid)
-        if happening.action == 'policy-deleted':
-            written = {}
         if written is None:     # the event kept no body: the policy changed, for VMs unknown
-            self._config(happening, 'configure', (None, None))
+            vm = self.scope.vm_of(happening, home)
+            if vm is not False:
+                self._config(happening, 'configure', vm, 'the Activity Log kept no body: which VMs is unknown')
             return
-        self.policies[pid] = written
         changes = [('configure', vm_id, ports) for key, (vm_id, ports) in written.items()
                    if before is None or key not in before or before[key][1] != ports]
         changes += [('disable', vm_id, ports) for key, (vm_id, ports) in (before or {}).items() if key not in written]
-        if happening.action == 'policy-deleted' and before is None:
-            changes.append(('disable', None, ()))
+        if happening.result == 'Succeeded':
+            self.policies[pid] = written
+        note = 'the policy was written with this VM in it; its state before the range is not known' \
+            if before is None and happening.action == 'policy' else None
         for action, vm_id, ports in changes:
             one = type(happening)(**{**happening.__dict__, 'vm_id': vm_id, 'ports': ports})
             vm = self.scope.vm_of(one, home)
             if vm is not False:
-                self._config(one, action, vm)
+                self._config(one, action, vm, note)
 
     def _defender_rule(self, happening, action, vm):
-        """Defender writing (or removing) a VM's deny rule: part of the VM's latest configure (disable) entry."""
+        """A VM's deny rule: Defender writing (removing) it is part of the VM's latest configure (disable) entry;
+        anyone else writing or removing Defender's deny rule changed the VM's protection by hand."""
         want = 'configure' if action == 'protect' else 'disable'
+        if happening.actor != DEFENDER:
+            self._config(happening, want, vm, "Defender's deny rule was changed by someone other than Defender")
+            return
         for entry in reversed(self.entries):
             if entry.action == want and entry.vm == vm[1] and \
                     happening.time - entry.time <= DEFENDER_WRITES_WITHIN:
-                entry.record(happening, 'configure' if action == 'protect' else 'disable')
+                entry.record(happening, want)
                 return
 
     # -- requests ------------------------------------------------------------------------------------------
-    def _request(self, happening, vm):
+    def _request(self, happening, vm, key=None):
         entry = self._new(happening, 'request', vm)
-        if happening.key:
-            self.requests[happening.key] = entry
+        if key:
+            self.requests[key] = entry
         return entry
 
     def _ask(self, happening, action, vm):  # pylint: disable=unused-argument
-        linked = self.links.get(happening.link) if happening.link else None
         if happening.key and happening.key[0] == 'pim':
-            entry = self._request(happening, vm)
+            entry = self._request(happening, vm, happening.key)
             entry.request_id = happening.key[1]
+            entry.asked = set(happening.ports)
             self.links[happening.key[1][:8]] = entry
             facts = happening.extra or {}
             entry.pim_status = facts.get('status')
             entry.approver_visible = facts.get('approverVisible')
+            if facts.get('note'):
+                entry.note(facts['note'])
             entry.record(happening, 'ask')
             return
-        entry = linked or self._request(happening, vm)
+        linked = self._linked(happening, vm)
+        entry = linked or self._request(happening, vm, happening.key)
         if linked:
             self.requests[happening.key] = linked
-            linked.fill(happening)
+            linked.fill_from(happening)
         entry.record(happening, 'open' if linked else 'ask')
         if happening.result != 'Succeeded':
-            entry.flags.add('refused')
-        numbers = {p.split('/')[0] for p in happening.ports}
-        self.asks.append((entry, (vm[0] or '').lower(), (vm[1] or '').lower(), numbers, happening.time))
+            if not linked:
+                entry.flags.add('refused')
+            return
+        entry.flags.add('initiated')
+        entry.expires_itself = True
+        entry.end = happening.end or entry.end
+        numbers = {p.split('/')[0]: True for p in happening.ports}
+        self.asks.append([entry, (vm[0] or '').lower(), (vm[1] or '').lower(), numbers, happening.source,
+                          happening.time])
+
+    def _linked(self, happening, vm):
+        """The approved request an opening claims (`[approval <8 hex>]`), when Azure's facts agree: same caller as
+        the ask, same VM, ports within those asked. Otherwise None, and the opening says what it claimed."""
+        entry = self.links.get(happening.link) if happening.link else None
+        if entry is None:
+            return None
+        same_vm = entry.vm_id is None or (vm[0] or '').lower() == entry.vm_id.lower()
+        within = entry.asked is None or set(happening.ports) <= entry.asked or \
+            {p.split('/')[0] for p in happening.ports} <= {p.split('/')[0] for p in entry.asked}
+        if happening.result == 'Succeeded' and happening.caller == entry.caller and same_vm and within:
+            return entry
+        return None
 
     def _defender_opening(self, happening, vm):
-        """The request a rule Defender wrote belongs to: the latest initiate for that VM and port before it."""
+        """The request a rule Defender wrote belongs to: the oldest initiate for that VM, port and source that is
+        still waiting for its rule, at most DEFENDER_WRITES_WITHIN before it."""
         number = happening.ports[0].split('/')[0] if happening.ports else None
-        for entry, vm_id, name, numbers, time in reversed(self.asks):
-            if (vm_id and vm_id == (vm[0] or '').lower() or name == (vm[1] or '').lower()) and \
-                    number in numbers and time <= happening.time <= time + DEFENDER_WRITES_WITHIN:
+        for ask in self.asks:
+            entry, vm_id, name, numbers, source, time = ask
+            same_vm = (vm_id and vm_id == (vm[0] or '').lower()) or (name and name == (vm[1] or '').lower())
+            same_source = source is None or happening.source is None or source == happening.source
+            if same_vm and numbers.get(number) and same_source and \
+                    time <= happening.time <= time + DEFENDER_WRITES_WITHIN:
+                numbers[number] = False
                 return entry
         return None
 
     def _open(self, happening, action, vm):
-        entry = self.requests.get(happening.key) if happening.key else None
-        if entry is None and happening.actor == DEFENDER:
+        key = happening.key + (happening.caller,) if happening.key else None
+        entry = self.requests.get(key) if key else None
+        if entry is None and happening.actor == DEFENDER and happening.result == 'Succeeded':
             entry = self._defender_opening(happening, vm)
-        if entry is None and happening.link in self.links:
-            entry = self.links[happening.link]
-            self.requests[happening.key] = entry
         if entry is None:
-            entry = self._request(happening, vm)
-        entry.fill(happening)
+            entry = self._linked(happening, vm)
+            if entry is not None:
+                self.requests[key] = entry
+        if entry is None:
+            entry = self._request(happening, vm, key)
+            if happening.link:
+                entry.note(f'claims approval {happening.link}, which no request in the range matches')
+            if happening.key and any(k[:3] == happening.key and k != key for k in self.requests if len(k) > 3):
+                entry.note('reuses the request id of access someone else opened')
+        entry.record(happening, action)
+        if happening.result != 'Succeeded':
+            return
+        entry.fill_from(happening)
         entry.end = happening.end or entry.end     # what was opened ends when its rule says, not when it was asked
+        entry.flags.add('opened')
+        entry.expires_itself = entry.expires_itself or bool((happening.extra or {}).get('expiresItself'))
         if happening.rule:
             self.rules[happening.rule.lower()] = entry
-        entry.record(happening, action)
-        if happening.result == 'Succeeded':
-            entry.flags.add('opened')
+            entry.rules[happening.rule.lower()] = None
 
     def _close(self, happening, action, vm):  # pylint: disable=unused-argument
-        entry = self.rules.get((happening.rule or '').lower()) or \
-            (self.requests.get(happening.key) if happening.key else None)
+        rule = (happening.rule or '').lower()
+        entry = self.rules.get(rule)
         if entry is None:
-            entry = self._request(happening, vm)
-            entry.caller = None
-        if happening.actor == DEFENDER or (entry.end is not None and happening.time >= entry.end):
-            word = 'expire'     # Defender ends access when its time is up; a removal after the end is cleanup
-        else:
+            return   # a rule opened before the range (or not by JIT): nothing of it is in the range
+        if entry.end is not None and happening.time >= entry.end - END_LEEWAY:
+            word = 'expire'     # removed when its time was up: Defender's expiry, or cleanup after the end
+        elif entry.end is not None and happening.actor != DEFENDER:
             word = 'revoke'
+        else:
+            word = 'close'      # Defender closed it early (a newer request, a policy change), or the end is unknown
         entry.record(happening, word)
-        if happening.result == 'Succeeded':
-            entry.flags.add('expired' if word == 'expire' else 'revoked')
+        if happening.result == 'Succeeded' and rule in entry.rules:
+            entry.rules[rule] = word
 
-    def _decision(self, happening, action, vm):  # pylint: disable=unused-argument
+    def _decision(self, happening, action):
         entry = self.requests.get(happening.key) if happening.key else None
         if entry is None:
             return
@@ -285,10 +375,12 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             entry.flags.add('canceled')
 
 
-def timeline(happenings, scope, now):
-    """The entries (dicts, oldest first) told by `happenings`: [(Happening, home)] in any order."""
+def timeline(happenings, scope, now, since=None):
+    """The entries (dicts, oldest first) told by `happenings`: [(Happening, home)] in any order. With `since`,
+    entries with no event at or after it are left out (they were read only to explain later events)."""
     story = Story(scope)
     dated = [(h, home) for h, home in happenings if h.time is not None]
     for happening, home in sorted(dated, key=lambda pair: pair[0].time):
         story.tell(happening, home)
-    return [entry.to_dict(now) for entry in sorted(story.entries, key=lambda e: e.time or _EARLIEST)]
+    shown = [e for e in story.entries if since is None or any(x['time'] >= stamp(since) for x in e.events)]
+    return [entry.to_dict(now) for entry in sorted(shown, key=lambda e: e.time or _EARLIEST)]

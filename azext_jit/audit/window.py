@@ -14,7 +14,7 @@ def _time(text, option):
     from azext_jit.times import parse_time
     try:
         return parse_time(str(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadInput(f"Invalid {option} '{text}': not an ISO 8601 date and time.",
                        f"Use UTC like {option} 2026-11-30T09:00:00Z") from None
 
@@ -30,15 +30,29 @@ def window(now, offset=None, start_time=None, end_time=None):
         start = _time(start_time, '--start-time')
     else:
         span = parse_duration(offset, '--offset') if offset is not None else DEFAULT_OFFSET
+        if span > RETENTION:
+            raise _beyond_retention()
         start = end - span
+    end = min(end, now)
     if start >= end:
         raise BadInput('The time range is empty: its start is not before its end.',
                        'Give a --start-time before --end-time (or a positive --offset).')
     if start < now - RETENTION:
-        raise BadInput('The Activity Log keeps 90 days: the range starts earlier than that.',
-                       'Use --offset 90d or less. To keep the trail longer, export the Activity Log to a Log '
-                       'Analytics workspace (README: "Keeping the trail").')
-    return start, min(end, now)
+        raise _beyond_retention()
+    return start, end
+
+
+def _beyond_retention():
+    return BadInput('The Activity Log keeps 90 days: the range starts earlier than that.',
+                    'Use --offset 90d or less. To keep the trail longer, export the Activity Log to a Log Analytics '
+                    'workspace (README: "Keeping the trail").')
+
+
+def query_start(start, now):
+    """Where the query starts: MAX_DURATION earlier than the range (to find the opening of access that closes in
+    it), but never beyond what the Activity Log keeps (less a margin for clocks: Azure refuses older starts)."""
+    from azext_jit.durations import MAX_DURATION
+    return max(start - MAX_DURATION, now - RETENTION + dt.timedelta(minutes=10))
 
 
 def may_still_arrive(end, now):

@@ -729,7 +729,7 @@ def _body_vms(body):
 def _port_text(port, protocol=None):
     try:
         number = int(port.get('number'))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not 0 < number <= 65535:
         return None
@@ -742,7 +742,7 @@ def _end_of(ports):
     for port in ports:
         try:
             ends.append(parse_time(str(port.get('endTimeUtc'))))
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
     return max(ends) if ends else None
 
@@ -750,7 +750,7 @@ def _end_of(ports):
 def _source_of(ports):
     from azext_jit.addresses import normalize_if_valid
     from azext_jit.audit.happenings import one_line
-    sources = {str(p.get('allowedSourceAddressPrefix')) for p in ports if p.get('allowedSourceAddressPrefix')}
+    sources = {str(p.get('allowedSourceAddressPrefix'))[:100] for p in ports if p.get('allowedSourceAddressPrefix')}
     return one_line(normalize_if_valid(sources.pop()), 64) if len(sources) == 1 else None
 
 
@@ -786,10 +786,11 @@ def trail_of_event(event, title):
         else {}
     named = _FOR_VM_RE.search(str(props.get('description') or ''))
     port = str(props.get('destinationPortRange') or '')
-    protocol = str(props.get('protocol') or '*').upper()
+    port = port if port.isascii() and port.isdigit() and len(port) <= 5 else ''
+    protocol = h.one_line(props.get('protocol') or '*', 8).upper()
     action = ('open' if op == RULE_WRITE else 'close') if allow else ('protect' if op == RULE_WRITE else 'unprotect')
     source = props.get('sourceAddressPrefix')
     return [h.base(event, action, mode=title, rule=rid,
                    ports=(f'{int(port)}/{protocol}',) if port.isdigit() and 0 < int(port) <= 65535 else (),
                    source=h.one_line(source, 64) if isinstance(source, str) else None,
-                   extra={'vmName': named.group(1) if named else None})]
+                   extra={'vmName': named.group(1) if named else None, 'expiresItself': True})]

@@ -476,6 +476,15 @@ def _warn_untrusted(rule, doubt, nsg, dry_run):
 RULE_DELETE_ACTION = 'microsoft.network/networksecuritygroups/securityrules/delete'
 
 
+def _guarded(read, props):
+    """A rule field as `read` gives it, or [] when what the caller sent has the wrong shape (a body in the log is
+    whatever was sent: Azure refused it if it was malformed, but the event still holds it)."""
+    try:
+        return list(read(props))[:64]
+    except (TypeError, ValueError, AttributeError):
+        return []
+
+
 def trail_of_rule_event(event, title):
     """Happenings of a write or delete of one of NSG mode's rules (by its name): a deny rule written is the VM
     configured, deleted is it disabled; an allow rule written is access opened for request `<id>` (one rule per
@@ -494,13 +503,14 @@ def trail_of_rule_event(event, title):
         return []
     writing = op == RULE_WRITE_ACTION
     props = rule_properties(h.body(event) or {}) if writing else {}
+    props = props if isinstance(props, dict) else {}
     if name.kind == 'deny':
-        ports = tuple(f'{low}/{name.protocol}' for low, high in port_ranges(props) if low == high)[:32]
+        ports = tuple(f'{low}/{name.protocol}' for low, high in _guarded(port_ranges, props) if low == high)[:32]
         return [h.base(event, 'configure' if writing else 'disable', mode=title, vm_key=name.vmkey, rule=rid,
                        ports=ports)]
     info = records.parse_allow_description(props.get('description')) if writing else None
     link, words = split_link(info.justification if info else None)
-    sources = source_prefixes(props) if writing else []
+    sources = _guarded(source_prefixes, props) if writing else []
     return [h.base(event, 'open' if writing else 'close', mode=title, vm_key=name.vmkey,
                    key=('nsg', name.vmkey, name.request_id), ports=(f'{name.port}/{name.protocol}',),
                    source=h.one_line(normalize_if_valid(sources[0]), 64) if len(sources) == 1 else None,

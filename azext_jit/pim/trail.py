@@ -5,9 +5,11 @@ PIM's own records say what it asked (the justification `az vm jit: ...`, see ask
 approval. PIM shows an approval (who decided, when, why) only to its approvers and its requester: for anyone else
 the decision is known only as the request's status, and `approverVisible` says so.
 """
+import datetime as dt
 import re
 
 from azext_jit.audit import happenings as h
+from azext_jit.durations import MAX_DURATION
 from azext_jit.log import get_logger
 from azext_jit.pim import client
 from azext_jit.pim.asks import parse_ask
@@ -66,7 +68,7 @@ def decisions(azure, approval_id, name):
         try:
             from azext_jit.times import parse_time
             at = parse_time(str(props['reviewedDateTime']))
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
         found.append(h.Happening(time=at, action='approve' if result == 'Approve' else 'deny',
                                  caller=_reviewer(props), key=('pim', name),
@@ -83,8 +85,10 @@ def _asked(happening, record, mode):
     start = None
     try:
         start = parse_time(str((props.get('scheduleInfo') or {}).get('startDateTime')))
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
+    if ask and not dt.timedelta(0) < ask.duration <= MAX_DURATION:
+        start = None    # no end to show: nothing JIT files asks for longer than any policy allows
     return h.Happening(time=happening.time, action='ask', caller=happening.caller, mode=mode,
                        vm_id=ask.vm_id if ask else None, key=happening.key,
                        ports=tuple(f'{n}/{p}' for n, p in ask.ports) if ask else (),
@@ -122,8 +126,14 @@ def explain(azure, found, groups, modes_by_scope):
         if record is not None and props.get('requestType') not in ('SelfActivate', None):
             continue   # a deactivation: the revoke is told by the rules it closed
         asked = _asked(happening, record, modes_by_scope.get(gate_of(happening)))
+        at_gate = bool((happening.extra or {}).get('at_gate'))
         if asked.vm_id is None and record is not None:
-            continue   # not a JIT request (someone's other activation at this scope)
+            if not at_gate:
+                continue   # not a JIT request: someone's other activation elsewhere in the group
+            # an activation at a VM's gate that az vm jit did not file: it grants the same permission; shown as is
+            asked.justification = h.one_line(props.get('justification')) or None
+            asked.extra['note'] = 'not filed by az vm jit: what it asked is its justification, as recorded'
+        asked.extra['at_gate'] = at_gate
         out.append((asked, home))
         if asked.extra.get('approvalId'):
             made = decisions(azure, asked.extra['approvalId'], happening.extra['name']) if read < MAX_APPROVALS \

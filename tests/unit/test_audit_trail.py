@@ -123,12 +123,12 @@ def test_an_nsg_request_opened_and_revoked_before_its_end_is_one_revoked_entry()
     assert entry['events'][-1]['caller'] == BOB
 
 
-def test_an_nsg_rule_removed_after_its_end_is_expiry_cleanup_and_one_left_past_its_end_is_expired():
+def test_an_nsg_rule_removed_after_its_end_is_expiry_cleanup_and_one_left_past_its_end_is_not_removed():
     name, props = _allow('1a2b3c4d', until=30)
     [cleaned] = _tell([_rule_write(name, 0, **props), _rule_delete(name, 45, ADMIN)])
     assert cleaned['result'] == 'expired' and cleaned['events'][-1]['action'] == 'expire'
     [left] = _tell([_rule_write(name, 0, **props)], now=_at(40))
-    assert left['result'] == 'expired'
+    assert left['result'] == 'expired-not-removed', 'NSG mode removes nothing itself: the rule still lets traffic in'
     [still] = _tell([_rule_write(name, 0, **props)], now=_at(20))
     assert still['result'] == 'open'
 
@@ -234,7 +234,7 @@ def test_an_approved_request_is_one_entry_from_the_ask_to_the_closing():
 
 @pytest.mark.parametrize('status, visible, result', [
     ('Denied', False, 'denied'), ('PendingApproval', None, 'pending'), ('Provisioned', False, 'approved'),
-    ('TimedOut', False, 'expired')])
+    ('TimedOut', False, 'timed-out')])
 def test_a_request_whose_decision_pim_does_not_show_takes_its_fate_from_its_status(status, visible, result):
     ask = happenings.Happening(time=_at(0), action='ask', caller=ALICE, vm_id=VM_ID, key=('pim', 'n' * 36),
                                end=_at(60), extra={'status': status, 'approverVisible': visible})
