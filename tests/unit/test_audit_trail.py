@@ -240,3 +240,103 @@ def test_a_request_whose_decision_pim_does_not_show_takes_its_fate_from_its_stat
                                end=_at(60), extra={'status': status, 'approverVisible': visible})
     [entry] = story.timeline([(ask, True)], story.Scope([VmTarget(VM_ID, 'vm1', 'rg1', 'westeurope')]), _at(10))
     assert entry['result'] == result and entry['approver'] is None and entry['approverVisible'] is visible
+
+
+# -- what someone else wrote cannot rewrite a request's story --------------------------------------------------
+MALLORY = 'mallory@contoso.com'
+
+
+def test_a_rule_someone_else_writes_with_a_requests_id_is_an_entry_of_its_own():
+    name, props = _allow('1a2b3c4d', until=30)
+    forged, forged_props = _allow('1a2b3c4d', port=3389, until=600, who=ALICE)
+    alice, mallory = _tell([_rule_write(name, 0, **props), _rule_write(forged, 10, MALLORY, **forged_props),
+                            _rule_delete(name, 45, ADMIN)], now=_at(60))
+    assert (alice['caller'], alice['ports'], alice['endTime'], alice['result']) == (
+        ALICE, ['22/TCP'], '2026-11-30T12:30:00Z', 'expired')
+    assert (mallory['caller'], mallory['ports'], mallory['result']) == (MALLORY, ['3389/TCP'], 'open')
+    assert mallory['notes'] == ['reuses the request id of access someone else opened']
+
+
+def test_an_approval_link_claimed_by_someone_other_than_the_asker_joins_nothing():
+    pim_name = 'abcdef12-0000-0000-0000-000000000000'
+    ask = happenings.Happening(time=_at(0), action='ask', caller=ALICE, vm_id=VM_ID, key=('pim', pim_name),
+                               ports=('22/TCP',), end=_at(60), extra={'status': 'Denied', 'approverVisible': True})
+    deny = happenings.Happening(time=_at(2), action='deny', caller=BOB, key=('pim', pim_name))
+    name, props = _allow('77777777', port=3389, why='[approval abcdef12] hi', until=50, who=MALLORY)
+    opened = [(h, True) for h in trail_of_rule_event(_rule_write(name, 4, MALLORY, **props), 'NSG')]
+    denied, other = story.timeline([(ask, True), (deny, True)] + opened,
+                                   story.Scope([VmTarget(VM_ID, 'vm1', 'rg1', 'westeurope')]), _at(10))
+    assert (denied['caller'], denied['result'], denied['approver'], denied['ports']) == (
+        ALICE, 'denied', BOB, ['22/TCP'])
+    assert (other['caller'], other['result']) == (MALLORY, 'open')
+    assert other['notes'] == ['claims approval abcdef12, which no request in the range matches']
+
+
+def test_a_partial_revoke_leaves_the_request_open():
+    name, props = _allow('1a2b3c4d', until=60)
+    name2, props2 = _allow('1a2b3c4d', port=3389, until=60)
+    [entry] = _tell([_rule_write(name, 0, **props), _rule_write(name2, 0, **props2), _rule_delete(name, 5)],
+                    now=_at(10))
+    assert entry['result'] == 'open' and [e['action'] for e in entry['events']] == ['open', 'open', 'revoke']
+
+
+def test_defender_removing_its_rule_before_the_end_closed_it_and_did_not_expire_it():
+    [entry] = _tell([_initiate(0), _defender_write(1), _rule_delete(DEFENDER_ALLOW, 5, DEFENDER_APP)], now=_at(10))
+    assert entry['result'] == 'closed' and entry['events'][-1]['action'] == 'close'
+
+
+def test_two_defender_requests_for_one_port_each_get_the_rule_from_their_own_source():
+    bob_rule = 'SecurityCenter-JITRule-1234-' + 'B' * 32
+    bob_initiate = _initiate(1, BOB)
+    bob_initiate['properties']['requestbody'] = bob_initiate['properties']['requestbody'].replace(
+        '198.51.100.7', '198.51.100.8')
+    bob_write = _rule_write(bob_rule, 2, DEFENDER_APP, destinationPortRange='22', protocol='Tcp',
+                            sourceAddressPrefix='198.51.100.8', access='Allow',
+                            description="ASC JIT Network Access rule for policy 'default' of VM 'vm1'.")
+    alice, bob = _tell([_initiate(0), bob_initiate, bob_write, _defender_write(3)], now=_at(10))
+    assert [(e['caller'], e['source'], [x['action'] for x in e['events']]) for e in (alice, bob)] == [
+        (ALICE, '198.51.100.7', ['ask', 'open']), (BOB, '198.51.100.8', ['ask', 'open'])]
+
+
+def test_someone_deleting_defenders_deny_rule_is_a_disable_by_them():
+    deny = 'SecurityCenter-JITRule_1234_' + 'C' * 32
+    entries = _tell([_policy(0, [VM_ID]), _rule_delete(deny, 30, MALLORY)])
+    assert [(e['action'], e['caller']) for e in entries] == [('configure', ADMIN), ('disable', MALLORY)]
+    assert entries[1]['notes'] == ["Defender's deny rule was changed by someone other than Defender"]
+
+
+def test_a_quick_re_enable_is_not_merged_into_the_first_enable():
+    deny = deny_rule_name(VM_ID, 'TCP')
+    entries = _tell([_rule_write(deny, 0, ADMIN, destinationPortRange='22'), _rule_delete(deny, 1, ADMIN),
+                     _rule_write(deny, 1.5, ADMIN, destinationPortRange='22')])
+    assert [e['action'] for e in entries] == ['configure', 'disable', 'configure']
+
+
+def test_a_failed_policy_write_does_not_change_what_later_writes_are_compared_with():
+    failed = _policy(5, [], caller=MALLORY)
+    failed['status'] = {'value': 'Failed'}
+    entries = _tell([_policy(0, [VM_ID]), failed, _policy(10, [VM_ID])])
+    assert [(e['action'], e['caller'], e['result']) for e in entries] == [('configure', ADMIN, 'succeeded'),
+                                                                          ('disable', MALLORY, 'failed')]
+
+
+@pytest.mark.parametrize('body', [
+    '[' * 30000 + ']' * 30000,
+    json.dumps({'properties': {'destinationPortRange': '\u00b2', 'destinationPortRanges': 7,
+                               'sourceAddressPrefixes': 5, 'description': None}}),
+    json.dumps({'virtualMachines': [{'id': VM_ID, 'ports': [{'number': 1e308 * 10, 'endTimeUtc':
+                                                             '9999-12-31T23:59:59-05:00'}]}]}),
+    json.dumps({'virtualMachines': 'x', 'properties': []}),
+])
+def test_odd_recorded_content_is_read_without_failing(body):
+    events = []
+    for operation, resource in (
+            ('Microsoft.Network/networkSecurityGroups/securityRules/write',
+             f"{NSG_ID}/securityRules/{allow_rule_name(VM_ID, '1a2b3c4d', 22, 'TCP')}"),
+            ('Microsoft.Network/networkSecurityGroups/securityRules/write', f'{NSG_ID}/securityRules/{DEFENDER_ALLOW}'),
+            ('Microsoft.Security/locations/jitNetworkAccessPolicies/initiate/action', POLICY_ID + '/initiate'),
+            ('Microsoft.Security/locations/jitNetworkAccessPolicies/write', POLICY_ID)):
+        event = _event(operation, resource, 0)
+        event['properties']['requestbody'] = body
+        events.append(event)
+    assert isinstance(_tell(events), list)
