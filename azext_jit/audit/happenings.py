@@ -52,12 +52,41 @@ def resource_id(event):
 
 
 def status(event):
-    """'Succeeded', 'Failed', ... (events of one operation also come as Started/Accepted: only ends count)."""
+    """'Started', 'Accepted', 'Succeeded', 'Failed', ..."""
     return str((event.get('status') or {}).get('value') or '')
 
 
+FINAL = ('Succeeded', 'Failed')
+ENDED = FINAL + ('Accepted',)    # an asynchronous operation's acceptance is its end where nothing follows
+
+
 def ended(event):
-    return status(event) in ('Succeeded', 'Failed')
+    return status(event) in ENDED
+
+
+def merge_phases(events):
+    """One event per operation: ARM logs a write as it starts (`Started`, with the request body) and as it ends
+    (`Succeeded`/`Failed`, or `Accepted` for an asynchronous one, often without the body). Keeps the final phase of
+    each (correlation id, operation, resource), with the body of its start when it has none of its own."""
+    def key(event):
+        return (str(event.get('correlationId') or event.get('eventDataId') or id(event)), operation(event),
+                resource_id(event).lower())
+    bodies, finals = {}, {}
+    for event in events:
+        props = event.get('properties') if isinstance(event.get('properties'), dict) else {}
+        if status(event) == 'Started' and props.get('requestbody') is not None:
+            bodies.setdefault(key(event), props['requestbody'])
+        elif status(event) in ENDED:
+            held = finals.get(key(event))
+            if held is None or (status(held) not in FINAL and status(event) in FINAL):
+                finals[key(event)] = event
+    out = []
+    for found_key, event in finals.items():
+        props = event.get('properties') if isinstance(event.get('properties'), dict) else {}
+        if props.get('requestbody') is None and found_key in bodies:
+            event = dict(event, properties=dict(props, requestbody=bodies[found_key]))
+        out.append(event)
+    return out
 
 
 def when(event):
@@ -115,7 +144,7 @@ def base(event, action, **facts):
     defender = is_defender(event)
     return Happening(time=when(event), action=action, caller=caller_of(event),
                      actor=DEFENDER if defender else USER,
-                     result='Succeeded' if status(event) == 'Succeeded' else 'Failed',
+                     result='Failed' if status(event) == 'Failed' else 'Succeeded',
                      correlation_id=str(event.get('correlationId') or '') or None, **facts)
 
 

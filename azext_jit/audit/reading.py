@@ -37,7 +37,8 @@ def activity(azure, group, start, end):
         answer = azure.rest.send('GET', f'{azure.rest.base_url}{parts.path}', None, query=dict(parse_qsl(parts.query)))
         events += (answer or {}).get('value') or []
         pages += 1
-    return [e for e in events if isinstance(e, dict)]
+    from azext_jit.audit.happenings import merge_phases
+    return merge_phases([e for e in events if isinstance(e, dict)])
 
 
 def _targets(azure, group, vm_name):

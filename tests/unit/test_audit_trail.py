@@ -340,3 +340,19 @@ def test_odd_recorded_content_is_read_without_failing(body):
         event['properties']['requestbody'] = body
         events.append(event)
     assert isinstance(_tell(events), list)
+
+
+def test_a_writes_body_comes_from_its_started_phase_and_each_operation_counts_once():
+    name, props = _allow('1a2b3c4d', until=30)
+    started = _rule_write(name, 0, **props)
+    started['status'] = {'value': 'Started'}
+    accepted = _rule_write(name, 0)
+    accepted['status'], accepted['properties'] = {'value': 'Accepted'}, {}
+    succeeded = dict(accepted, status={'value': 'Succeeded'}, eventTimestamp=accepted['eventTimestamp'])
+    merged = happenings.merge_phases([succeeded, accepted, started])
+    assert len(merged) == 1 and happenings.status(merged[0]) == 'Succeeded'
+    [entry] = _tell(merged, now=_at(10))
+    assert entry['source'] == '203.0.113.5' and entry['endTime'] == '2026-11-30T12:30:00Z'
+    only_accepted = happenings.merge_phases([started, dict(accepted)])
+    assert happenings.status(only_accepted[0]) == 'Accepted' and _tell(only_accepted, now=_at(10))[0]['result'] == \
+        'open'
