@@ -194,6 +194,7 @@ def test_example_decision_body_validates_and_a_decision_is_answered_in_the_examp
     example = _example('2021-01-01-preview/examples/PutRoleAssignmentApprovalStepById.json')
     spec = schema.load('authorization-approvals')
     assert spec.validate_request('RoleAssignmentApprovalStep_Put', example['parameters']['body']['properties']) == []
+    env.ids['approver'].kind = 'user'   # the example's reviewer is a user, with a UPN (a service principal has none)
     env.make_eligible()
     env.require_approval([{'id': env.ids['approver'].object_id, 'userType': 'User'}])
     approval = env.approval_of(env.activate().json())
@@ -203,6 +204,18 @@ def test_example_decision_body_validates_and_a_decision_is_answered_in_the_examp
     assert spec.validate_response('RoleAssignmentApprovalStep_Put', 200, got) == []
     assert _keys(example['responses']['200']['body']) - _keys(got) == set()
     assert got['properties']['reviewedBy']['principalId'] == env.ids['approver'].object_id
+    assert (got['properties']['reviewedBy']['principalType'], got['properties']['reviewedBy']['userPrincipalName']) \
+        == ('user', env.ids['approver'].upn)
+
+
+def test_a_service_principal_reviewer_is_named_without_a_upn(env):
+    env.make_eligible()
+    env.require_approval([{'id': env.ids['approver'].object_id, 'userType': 'User'}])
+    resp = env.decide(env.approval_of(env.activate().json()))
+    assert resp.status_code == 200, resp.text
+    reviewer = resp.json()['properties']['reviewedBy']
+    assert (reviewer['principalId'], reviewer['principalType'], reviewer['userPrincipalName']) == (
+        env.ids['approver'].object_id, 'servicePrincipal', None)
 
 
 def test_policy_patch_with_polymorphic_rules_is_checked_against_each_rules_own_type(env):

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 
 from .server import ArmError, Response, paged, route
-from .world import utc
+from .world import iso, utc
 
 RG_TYPE = 'Microsoft.Resources/resourceGroups'
 
@@ -115,7 +115,8 @@ def put_group(req):
         group = {'id': rid, 'name': req.params['resource_group'], 'type': RG_TYPE, 'location': body.get('location'),
                  'tags': body.get('tags') or {}, 'properties': {'provisioningState': 'Succeeded'}}
         req.world.put(rid, group)
-        req.world.record_event(req.caller, 'Microsoft.Resources/subscriptions/resourceGroups/write', rid)
+        req.world.record_event(req.caller, 'Microsoft.Resources/subscriptions/resourceGroups/write', rid,
+                               request_body=req.raw_body)
     return Response(200 if existed else 201, group)
 
 
@@ -150,7 +151,7 @@ def put_tags(req):
     with req.world.lock:
         resource['tags'] = dict(tags)
         _touch(req, resource)
-        req.world.record_event(req.caller, 'Microsoft.Resources/tags/write', scope)
+        req.world.record_event(req.caller, 'Microsoft.Resources/tags/write', scope, request_body=req.raw_body)
     return Response(200, _tags_body(scope, tags))
 
 
@@ -182,7 +183,8 @@ def patch_tags(req):
         check_tags(tags)
         resource['tags'] = tags
         _touch(req, resource)
-        req.world.record_event(req.caller, 'Microsoft.Resources/tags/write', scope, http_method='PATCH')
+        req.world.record_event(req.caller, 'Microsoft.Resources/tags/write', scope, http_method='PATCH',
+                               request_body=req.raw_body)
     return Response(200, _tags_body(scope, tags))
 
 
@@ -209,6 +211,8 @@ _SCOPES = {'resourcegroupname': 'resourceGroupName', 'resourceuri': 'resourceUri
 # Accepted beside them: `eventChannels` (in the swagger's tenant patterns), and `caller` and `status`, which
 # `az monitor activity-log list --caller/--status` adds to any of the patterns above.
 _EXTRAS = ('eventtimestamp', 'eventchannels', 'caller', 'status')
+# How far back the Activity Log keeps events.
+LOG_RETENTION = dt.timedelta(days=90)
 
 
 def activity_log_state(world):
@@ -229,9 +233,9 @@ def _bad_filter(message):
     return ArmError(400, 'BadRequest', message)
 
 
-def _check_filter(terms):
+def _check_filter(terms, now):
     """Azure's restrictions on `$filter`: an `eventTimestamp ge`, times that parse, at most one scope term, nothing
-    it does not know."""
+    it does not know; a start no more than `LOG_RETENTION` before `now` and an end (`le`) not before the start."""
     if not any(name.lower() == 'eventtimestamp' and op.lower() == 'ge' for name, op, _ in terms):
         raise _bad_filter("The $filter must contain 'eventTimestamp ge' with a start time.")
     scopes = sorted({_SCOPES[name.lower()] for name, _, _ in terms if name.lower() in _SCOPES})
@@ -241,13 +245,46 @@ def _check_filter(terms):
     if len(scopes) > 1 or len([n for n, _, _ in terms if n.lower() in _SCOPES]) > 1:
         raise _bad_filter('The $filter may narrow by only one of resourceGroupName, resourceUri, resourceProvider or '
                           'correlationId; it names {}.'.format(' and '.join(scopes)))
-    for name, _, value in terms:
+    times = {'ge': [], 'le': []}
+    for name, op, value in terms:
         if name.lower() == 'eventtimestamp':
             try:
-                utc(value)
+                times.setdefault(op.lower(), []).append(utc(value))
             except ValueError:
                 # Wording unconfirmed; that Azure refuses an unreadable time with a 400 is what matters.
                 raise _bad_filter("The time '{}' in $filter is not a valid date-time.".format(value)) from None
+    start = max(times['ge'])
+    if start < now - LOG_RETENTION:
+        # The log keeps 90 days; that Azure refuses an older start (rather than answering what it still has) and
+        # the wording are *unconfirmed*: the harsher reading.
+        raise _bad_filter("The start time '{}' is more than {} days in the past: the Activity Log keeps {} days."
+                          .format(iso(start), LOG_RETENTION.days, LOG_RETENTION.days))
+    if times['le'] and min(times['le']) < start:
+        # Wording *unconfirmed*.
+        raise _bad_filter("The end time '{}' (eventTimestamp le) is before the start time '{}' (eventTimestamp ge)."
+                          .format(iso(min(times['le'])), iso(start)))
+
+
+# The top-level properties of an event (EventData, api-version 2015-04-01) that `$select` may name.
+EVENT_FIELDS = ('authorization', 'claims', 'caller', 'description', 'id', 'eventDataId', 'correlationId', 'eventName',
+                'category', 'httpRequest', 'level', 'resourceGroupName', 'resourceProviderName', 'resourceId',
+                'resourceType', 'operationId', 'operationName', 'properties', 'status', 'subStatus', 'eventTimestamp',
+                'submissionTimestamp', 'subscriptionId', 'tenantId')
+
+
+def _selected_fields(text):
+    """The EventData property names of a `$select` (a comma list; spaces around names allowed, as `az monitor
+    activity-log list --select` joins them with ' , '), in Azure's spelling; None without one. A name that is not an
+    EventData property is a 400 (*unconfirmed*: Azure may ignore it; the harsher reading)."""
+    names = [n.strip() for n in (text or '').split(',') if n.strip()]
+    if not names:
+        return None
+    known = {f.lower(): f for f in EVENT_FIELDS}
+    unknown = [n for n in names if n.lower() not in known]
+    if unknown:
+        raise ArmError(400, 'BadRequest', "The $select property '{}' is not a property of an event; use a comma list "
+                                          'of: {}.'.format(unknown[0], ', '.join(EVENT_FIELDS)))
+    return [known[n.lower()] for n in names]
 
 
 def _matches(event, terms):
@@ -277,15 +314,22 @@ def _matches(event, terms):
 def activity_log(req):
     """ActivityLogs_List (api-version 2015-04-01): `$filter` needs an eventTimestamp range and may narrow by ONE of
     resourceGroupName, resourceUri (or resourceId), resourceProvider, correlationId, and by caller or status;
-    anything else is a 400. A timestamp without an offset is UTC (what `az` sends). Events become visible
-    `activity_log_state(world)['delay']` after they were submitted (late events, as in Azure)."""
+    anything else is a 400, and so is a start more than 90 days ago (the log keeps 90 days) or an end before the
+    start. A timestamp without an offset is UTC (what `az` sends). `$select` (a comma list of EventData property
+    names) returns only those top-level properties of each event. Events come newest first, `world.page_size` a
+    page, with `nextLink`. Events become visible `activity_log_state(world)['delay']` after they were submitted
+    (late events, as in Azure)."""
     require_subscription(req)
     terms = _filter_terms(req.arg('$filter') or '')
-    _check_filter(terms)
-    visible_until = req.world.clock.now() - activity_log_state(req.world)['delay']
+    now = req.world.clock.now()
+    _check_filter(terms, now)
+    fields = _selected_fields(req.arg('$select'))
+    visible_until = now - activity_log_state(req.world)['delay']
     events = [e for e in req.world.activity_log
               if utc(e['submissionTimestamp']) <= visible_until and _matches(e, terms)]
     events.reverse()  # newest first, as Azure returns them
+    if fields is not None:
+        events = [{f: e[f] for f in fields if f in e} for e in events]
     return paged(req, events)
 
 

@@ -58,8 +58,10 @@ PIM's rules, as the stand-in enforces them (contract `pim-contract.md`, Azure fa
   service); a decision is recorded as `Microsoft.Authorization/roleAssignmentApprovals/steps/write` by the approver.
 - An activation at a scope below the eligibility's (a child resource) is held to the role's settings at both the
   eligibility's scope and its own, the stricter of each (which one real PIM applies is not documented).
-- Service principals may be eligible and activate (the stand-in's identities are all service principals; Azure's
-  portal offers PIM to users and groups).
+- Service principals may be eligible and activate (the stand-in's identities all sign in as service principals,
+  whatever their `kind`; Azure's portal offers PIM to users and groups).
+- Activity Log events of PIM requests, policy PATCHes, eligibility requests, role definition writes and approval
+  decisions carry the client's request body as `properties.requestbody` (world.py `record_event`).
 """
 import datetime as dt
 import re
@@ -140,7 +142,7 @@ def _principal_type(world, object_id):
     if object_id in world.groups:
         return 'Group'
     ident = world.identity_by_object_id(object_id)
-    return 'ServicePrincipal' if ident else 'User'
+    return 'ServicePrincipal' if ident and ident.kind != 'user' else 'User'
 
 
 def _filter_terms(text):
@@ -271,7 +273,7 @@ def put_role_definition(req):
                     assignment.role = name
         world.roles[name.lower()] = role
         world.record_event(req.caller, AUTH + '/roleDefinitions/write', scope_of(req) + '/providers/' + AUTH +
-                           '/roleDefinitions/' + guid)
+                           '/roleDefinitions/' + guid, request_body=req.raw_body)
     return Response(201, _role_def_body(world, role))   # the swagger declares 201 only, for create and update
 
 
@@ -524,7 +526,7 @@ def patch_policy(req):
         policy['modified'] = world.clock.now()
         policy['modified_by'] = req.caller
         world.record_event(req.caller, AUTH + '/roleManagementPolicies/write', _policy_id(policy),
-                           http_method='PATCH')
+                           http_method='PATCH', request_body=req.raw_body)
     return Response(200, _policy_body(world, policy))
 
 
@@ -643,7 +645,8 @@ def put_eligibility_request(req):
                   'created': world.clock.now(), 'schedule': eligibility['name']}
         pim['eligibility_requests'][name] = record
         world.record_event(req.caller, AUTH + '/roleEligibilityScheduleRequests/write',
-                           scope + '/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/' + name)
+                           scope + '/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/' + name,
+                           request_body=req.raw_body)
     return Response(201, _eligibility_request_body(world, record))
 
 
@@ -884,8 +887,8 @@ def put_assignment_request(req):  # pylint: disable=too-many-branches,too-many-s
                                'display_name': 'Approval stage 1'}]}
             pim['requests'][name] = record
             world.record_event(req.caller, AUTH + '/roleAssignmentScheduleRequests/write',
-                               _assignment_request_id(record), properties={'requestType': request_type,
-                                                                           'justification': record['justification']})
+                               _assignment_request_id(record), request_body=req.raw_body,
+                               properties={'requestType': request_type, 'justification': record['justification']})
             if approvers is None:
                 activate(world, record)
         elif request_type in ('SelfDeactivate', 'AdminRemove'):
@@ -900,7 +903,8 @@ def put_assignment_request(req):  # pylint: disable=too-many-branches,too-many-s
             record['status'], record['schedule'] = 'Revoked', assignment.name
             pim['requests'][name] = record
             world.record_event(req.caller, AUTH + '/roleAssignmentScheduleRequests/write',
-                               _assignment_request_id(record), properties={'requestType': request_type})
+                               _assignment_request_id(record), properties={'requestType': request_type},
+                               request_body=req.raw_body)
             world.record_event(req.caller, AUTH + '/roleAssignments/delete',
                                '{}/providers/Microsoft.Authorization/roleAssignments/{}'.format(scope, assignment.name),
                                http_method='DELETE')
@@ -909,7 +913,8 @@ def put_assignment_request(req):  # pylint: disable=too-many-branches,too-many-s
                 raise ArmError(400, 'RoleAssignmentExists', 'The Role assignment already exists.')
             pim['requests'][name] = record
             world.record_event(req.caller, AUTH + '/roleAssignmentScheduleRequests/write',
-                               _assignment_request_id(record), properties={'requestType': request_type})
+                               _assignment_request_id(record), properties={'requestType': request_type},
+                               request_body=req.raw_body)
             activate(world, record)
         else:
             raise ArmError(400, 'InvalidRequestType', "The request type '{}' is not supported here.".format(
@@ -1005,7 +1010,7 @@ def cancel_assignment_request(req):
             if step['status'] == 'InProgress':
                 step['status'] = 'Completed'
         world.record_event(req.caller, AUTH + '/roleAssignmentScheduleRequests/cancel/action',
-                           _assignment_request_id(record), http_method='POST')
+                           _assignment_request_id(record), http_method='POST', request_body=req.raw_body)
     return Response(200, None)
 
 
@@ -1075,6 +1080,15 @@ def _approval_for(req, to_decide=False):
     return approval, record
 
 
+def _reviewer(ident):
+    """An approval step's `reviewedBy`: `principalType` as the swagger's enum and example write it (`user`,
+    `servicePrincipal`; a managed identity is a service principal), the UPN for a user (a service principal has
+    none)."""
+    user = ident.kind == 'user'
+    return {'principalId': ident.object_id, 'principalType': 'user' if user else 'servicePrincipal',
+            'principalName': ident.name, 'userPrincipalName': ident.upn if user else None}
+
+
 def _step_body(world, approval, step, caller):
     reviewer = step['reviewed_by']
     record = state(world)['requests'][approval['request']]
@@ -1085,9 +1099,7 @@ def _step_body(world, approval, step, caller):
         'type': 'Microsoft.Authorization/roleAssignmentApprovals/steps',
         'properties': {'displayName': step['display_name'], 'status': step['status'],
                        'assignedToMe': assigned,
-                       'reviewedBy': {'principalId': reviewer.object_id, 'principalType': 'servicePrincipal',
-                                      'principalName': reviewer.name, 'userPrincipalName': reviewer.upn}
-                       if reviewer else None,
+                       'reviewedBy': _reviewer(reviewer) if reviewer else None,
                        'reviewedDateTime': iso(step['reviewed_at']) if step['reviewed_at'] else None,
                        'reviewResult': step['review_result'], 'justification': step['justification']}}
 
@@ -1196,7 +1208,8 @@ def _decide(req):  # pylint: disable=too-many-branches
                            '/providers/Microsoft.Authorization/roleAssignmentApprovals/{}/steps/{}'.format(
                                approval['name'], step['name']),
                            properties={'reviewResult': result, 'justification': props.get('justification') or '',
-                                       'requestId': record['name'], 'scope': record['scope']})
+                                       'requestId': record['name'], 'scope': record['scope']},
+                           request_body=req.raw_body)
         if result == 'Approve':
             activate(world, record, approver=caller)
         else:

@@ -67,7 +67,8 @@ def patch_vm(req):
     with req.world.lock:
         vm['tags'] = dict(body.get('tags') or {})
         vm['etag'] = '"{}"'.format(int(vm['etag'].strip('"')) + 1)
-        req.world.record_event(req.caller, 'Microsoft.Compute/virtualMachines/write', vm['id'], http_method='PATCH')
+        req.world.record_event(req.caller, 'Microsoft.Compute/virtualMachines/write', vm['id'], http_method='PATCH',
+                               request_body=req.raw_body)
     return Response(200, copy.deepcopy(vm))
 
 

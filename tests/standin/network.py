@@ -446,7 +446,8 @@ def put_nsg(req):
         candidate['etag'] = world.new_etag()
         candidate['properties']['provisioningState'] = 'Updating'
         world.put(nsg_id, candidate)
-        world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/write', nsg_id)
+        world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/write', nsg_id,
+                           request_body=req.raw_body)
 
         def finish(state):
             def run():
@@ -469,7 +470,7 @@ def patch_nsg(req):
         nsg['tags'] = dict(tags or {})
         nsg['etag'] = req.world.new_etag()
         req.world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/write', nsg['id'],
-                               http_method='PATCH')
+                               http_method='PATCH', request_body=req.raw_body)
     return Response(200, _nsg_view(req.world, nsg))
 
 
@@ -534,7 +535,8 @@ def put_rule(req):
         validate_rule(nsg, name, props, world)
         _refuse_while_busy(req, nsg)
         rule, created = _store_rule(world, nsg, name, props, 'Updating')
-        world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/securityRules/write', rule['id'])
+        world.record_event(req.caller, 'Microsoft.Network/networkSecurityGroups/securityRules/write', rule['id'],
+                           request_body=req.raw_body)
         _, async_url, _ = start_operation(req, nsg['location'], _on_completion(world, nsg, rule, 'Succeeded'),
                                           resource=nsg['id'], on_fail=_on_completion(world, nsg, rule, 'Failed'))
     return Response(201 if created else 200, copy.deepcopy(rule),

@@ -69,14 +69,21 @@ NSG effects (what Defender does; reference/SOURCES.md quotes the sources)
   VM) keeps its open allow rules until they expire *unconfirmed*, chosen pessimistic.
 - If someone deletes Defender's allow rule, Defender does not recreate it and the request stays
   `Initiated` until its end time *unconfirmed*, chosen pessimistic.
-- Defender's own rule writes and deletes appear in the Activity Log under a first-party caller
-  (`DEFENDER`) *unconfirmed*; expiry deletes carry the request's end time as their timestamp.
+- Defender's own rule writes and deletes appear in the Activity Log under its first-party app's id
+  (`DEFENDER`, client id `8edd93e1-2103-40b4-bd70-6e34e586362d`, "Windows Azure Security Resource
+  Provider", which Azure shows as `createdBy` of what Defender writes; that these log events carry it is
+  *unconfirmed*); a write's `properties.requestbody` is the rule it wrote (`{"properties": {...}}`), a delete
+  has none; expiry deletes carry the request's end time as their timestamp.
+- The events of the policy PUT, `initiate` and the pricing PUT carry the client's request body as
+  `properties.requestbody` (world.py `record_event`; that Azure records it for these, and its size limit, are
+  *unconfirmed*); a DELETE has none.
 
 Initiate
 - 202 with the request: `virtualMachines[].ports[]` (number, allowedSourceAddressPrefix, endTimeUtc as
   sent, status `Initiating`, statusReason `UserRequested`), `startTimeUtc` (7 fractional digits, like
-  Azure), `requestor: ""`, `justification` when given. Every test identity is a service principal and
-  the recordings show `""` for them, so `requestor` is always `""`; the caller's upn is kept privately
+  Azure), `requestor: ""`, `justification` when given. The recordings show `""` for service principals;
+  what Defender shows for a user (world.py `Identity.kind`) is *unconfirmed*, so `requestor` is always
+  `""`; the caller as the Activity Log names it (app id, UPN, or object id) is kept privately
   (`request_callers`). Stored requests read back as `Initiated` from the next request on.
 - Requests are appended, newest last *unconfirmed* (no recording holds two). They are never pruned
   *unconfirmed*.
@@ -154,10 +161,13 @@ VM_ID = re.compile(r'^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Mi
 DURATION = re.compile(r'^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?'
                       r'(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$')
 
-# The caller under which Defender's own NSG writes appear in the Activity Log (its first-party app).
-DEFENDER = Identity(name='Microsoft.Security', client_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, 'defender.standin')),
-                    secret='', object_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, 'defender-oid.standin')),
-                    upn=str(uuid.uuid5(uuid.NAMESPACE_DNS, 'defender.standin')), public_ip='')
+# The caller under which Defender's own NSG writes appear in the Activity Log: its first-party app "Windows Azure
+# Security Resource Provider", whose application id Azure shows as `createdBy` of the resources Defender writes. That
+# the Activity Log names JIT's NSG rule writes and deletes by it is *unconfirmed*. Its object id differs per tenant
+# (a service principal's), so the stand-in makes one up.
+DEFENDER_APP_ID = '8edd93e1-2103-40b4-bd70-6e34e586362d'
+DEFENDER = Identity(name='Windows Azure Security Resource Provider', client_id=DEFENDER_APP_ID, secret='',
+                    object_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, 'defender-oid.standin')), upn='', public_ip='')
 
 DEFAULT_PLAN_OFF_ERROR = (400, 'JitNotSupportedForSubscription',
                           'Just-in-time VM access requires Microsoft Defender for Servers Plan 2 on this subscription.')
@@ -447,12 +457,14 @@ def _audited(operation, http_method, resource_id_of):
                 resp = fn(req)
             except ArmError as err:
                 req.world.record_event(req.caller, operation, resource_id, status='Failed', http_method=http_method,
-                                       sub_status=err.code, properties={
+                                       sub_status=err.code, request_body=req.raw_body, properties={
                                            'statusCode': str(err.status), 'statusMessage': json.dumps(err.body())})
                 raise
             if resp.status < 400:
-                req.world.record_event(req.caller, operation, resource_id, http_method=http_method, properties={
-                    'statusCode': {200: 'OK', 202: 'Accepted', 204: 'NoContent'}.get(resp.status, 'OK')})
+                req.world.record_event(req.caller, operation, resource_id, http_method=http_method,
+                                       request_body=req.raw_body, properties={
+                                           'statusCode': {200: 'OK', 202: 'Accepted', 204: 'NoContent'}.get(
+                                               resp.status, 'OK')})
             return resp
         return handler
     return wrap
@@ -931,9 +943,10 @@ def _write_rule(world, nsg, name, props):
     for plural in ('sourcePortRanges', 'destinationPortRanges', 'sourceAddressPrefixes', 'destinationAddressPrefixes'):
         props.setdefault(plural, [])
     network.validate_rule(nsg, name, props)
+    written = copy.deepcopy(props)   # what Defender sends: the rule as it asks for it, before Azure stores it
     rule, _ = network._store_rule(world, nsg, name, props, 'Succeeded')  # pylint: disable=protected-access
     world.record_event(DEFENDER, 'Microsoft.Network/networkSecurityGroups/securityRules/write', rule['id'],
-                       properties={'statusCode': 'OK'})
+                       properties={'statusCode': 'OK'}, request_body={'properties': written})
     return rule
 
 

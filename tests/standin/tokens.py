@@ -7,7 +7,9 @@
 
 Real Azure AD signs its tokens; clients never check the signature of an access token (only the resource
 does), so an unsigned token (`alg: none`) is enough for `az`, MSAL and azure-identity, and lets the
-stand-in know the caller from the `oid` and `appid` claims (app tokens carry no `upn`).
+stand-in know the caller from the `oid` and `appid` claims (app tokens carry no `upn`). Every identity signs in as a
+service principal, so its token is an app token whatever its `kind` (world.py `Identity`); a managed identity's
+also carries `xms_mirid`, its resource id, as Azure's managed identity tokens do.
 """
 import base64
 import json
@@ -26,6 +28,8 @@ def issue(world, ident, audience):
               'nbf': now, 'exp': now + LIFETIME, 'oid': ident.object_id, 'sub': ident.object_id,
               'tid': world.tenant_id, 'appid': ident.client_id, 'name': ident.name,
               'idtyp': 'app'}
+    if ident.kind == 'managedIdentity':
+        claims['xms_mirid'] = ident.resource_id   # a managed identity's token names its resource
     return '{}.{}.'.format(_b64({'alg': 'none', 'typ': 'JWT'}), _b64(claims))
 
 

@@ -15,6 +15,7 @@ line use the `/_standin/*` control endpoints instead (see arm.py).
 """
 import copy
 import datetime as dt
+import json
 import re
 import threading
 import uuid
@@ -32,6 +33,24 @@ def utc(text_or_dt):
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
+
+
+# How many characters of a request body an Activity Log event keeps (*unconfirmed*: the stand-in's choice).
+REQUEST_BODY_LIMIT = 4096
+
+
+def request_body_text(body):
+    """The JSON text of a request body for `properties.requestbody`, cut at `REQUEST_BODY_LIMIT`; None without one.
+    Bytes and text are kept as sent; any other value (a dict) is written as compact JSON."""
+    if body is None or body in (b'', ''):
+        return None
+    if isinstance(body, bytes):
+        text = body.decode('utf-8', 'replace')
+    elif isinstance(body, str):
+        text = body
+    else:
+        text = json.dumps(body, separators=(',', ':'))
+    return text[:REQUEST_BODY_LIMIT]
 
 
 def iso(moment):
@@ -60,21 +79,52 @@ class Clock:
         self._offset = dt.timedelta()
 
 
+# The kinds of identity Azure names differently in the Activity Log.
+IDENTITY_KINDS = ('app', 'user', 'managedIdentity')
+# The long-form upn claim, as Activity Log events of users carry it beside `upn`.
+UPN_CLAIM = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn'
+
+
 @dataclass
 class Identity:
-    """A service principal of the tenant. `public_ip` is where its traffic seems to come from."""
+    """An identity of the tenant. `public_ip` is where its traffic seems to come from.
+
+    `kind` is what Azure takes it for: 'app' (a service principal of an app registration), 'user' (a person, with
+    a UPN) or 'managedIdentity' (a user-assigned managed identity, `resource_id` its ARM id). The kind changes only
+    how Azure names and describes the caller (the Activity Log's `caller` and `claims`, PIM's `reviewedBy`): every
+    identity still signs in as a service principal with its secret (az only needs a token)."""
     name: str
     client_id: str
     secret: str
     object_id: str
     upn: str
     public_ip: str
+    kind: str = 'app'
+    resource_id: str = ''
 
     @property
     def caller(self):
-        """How Azure names this caller in the Activity Log: a user by UPN, a service principal (every test
-        identity) by its application id, which is also what `az account show` calls it."""
+        """How Azure names this caller in the Activity Log: an app by its application (client) id, which is also
+        what `az account show` calls a service principal; a user by UPN; a managed identity by its object
+        (principal) id."""
+        if self.kind == 'user':
+            return self.upn
+        if self.kind == 'managedIdentity':
+            return self.object_id
         return self.client_id
+
+    @property
+    def claims(self):
+        """The token claims an Activity Log event of this caller carries (those that tell who it is): a user's
+        `upn` (also as the long-form claim), `name`, `oid`, `idtyp: user`; an app's `oid`, `appid`, `idtyp: app`; a
+        managed identity's too, plus `xms_mirid`, its resource id. That events of a managed identity carry
+        `xms_mirid` is *unconfirmed*."""
+        if self.kind == 'user':
+            return {'upn': self.upn, UPN_CLAIM: self.upn, 'name': self.name, 'oid': self.object_id, 'idtyp': 'user'}
+        claims = {'oid': self.object_id, 'appid': self.client_id, 'idtyp': 'app'}
+        if self.kind == 'managedIdentity':
+            claims['xms_mirid'] = self.resource_id
+        return claims
 
 
 @dataclass
@@ -201,6 +251,7 @@ class World:
         self.tenant_id = tenant_id or '72f988bf-86f1-41af-91ab-2d7cd011db47'
         self.subscription_id = subscription_id or '00000000-0000-0000-0000-0000000000a1'
         self.subscriptions = {self.subscription_id: 'JIT Test Subscription'}
+        self.domain = 'contoso.test'  # the tenant's domain: users' UPNs end in it
         self.identities = {}
         self.roles = {r.name.lower(): r for r in copy.deepcopy(BUILTIN_ROLES)}
         self.assignments = []
@@ -224,11 +275,22 @@ class World:
         self.pim_licensed = True     # False: every PIM and approval endpoint answers AadPremiumLicenseRequired
 
     # -- identities and authorization -------------------------------------------------------------
-    def add_identity(self, name, roles=(), public_ip=None, upn=None):
-        """Create a service principal and assign it roles: roles is [(role name, scope)]."""
+    def add_identity(self, name, roles=(), public_ip=None, upn=None, kind='app', resource_group='identities'):
+        """Create an identity and assign it roles: roles is [(role name, scope)]. `kind` is 'app' (default), 'user'
+        (named by its UPN, `<name>@<tenant domain>` unless `upn` is given) or 'managedIdentity' (a user-assigned
+        managed identity in `resource_group`, named by its object id). Every kind signs in as a service principal
+        (client id and secret): only how Azure names and describes it differs (see `Identity`)."""
+        if kind not in IDENTITY_KINDS:
+            raise ValueError('kind must be one of {}, not {!r}'.format(', '.join(IDENTITY_KINDS), kind))
+        resource_id = ''
+        if kind == 'managedIdentity':
+            # As the xms_mirid claim writes it (lower-case `resourcegroups`).
+            resource_id = '/subscriptions/{}/resourcegroups/{}/providers/Microsoft.ManagedIdentity/' \
+                          'userAssignedIdentities/{}'.format(self.subscription_id, resource_group, name)
         ident = Identity(name=name, client_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, name + '.client')),
                          secret='secret-' + name, object_id=str(uuid.uuid5(uuid.NAMESPACE_DNS, name + '.oid')),
-                         upn=upn or '{}@contoso.test'.format(name), public_ip=public_ip or self.caller_ip)
+                         upn=upn or '{}@{}'.format(name, self.domain), public_ip=public_ip or self.caller_ip,
+                         kind=kind, resource_id=resource_id)
         self.identities[name] = ident
         for role, scope in roles:
             self.assign(ident, role, scope)
@@ -337,9 +399,20 @@ class World:
         return 'W/"{}"'.format(uuid.uuid4())
 
     def record_event(self, ident, operation, resource_id, status='Succeeded', http_method='PUT', properties=None,
-                     sub_status=''):
-        """Write an Activity Log entry the way ARM does for every write and action, with its caller."""
+                     sub_status='', request_body=None):
+        """Write an Activity Log entry the way ARM does for every write and action, with its caller (`caller` and
+        `claims` as Azure names that kind of identity: see `Identity`).
+
+        `request_body` (the raw bytes or text the client sent, or a JSON value) becomes `properties.requestbody`:
+        the JSON text of the body, as Azure's event schema shows it for writes. Whether Azure records it for every
+        provider and action, and how much of a long body it keeps, is *unconfirmed*: the stand-in records it on
+        every write and action that had a body, and keeps only its first `REQUEST_BODY_LIMIT` characters (the
+        harsher reading: a reader must cope with a cut body)."""
         now = self.clock.now()
+        properties = dict(properties or {})
+        body_text = request_body_text(request_body)
+        if body_text:
+            properties['requestbody'] = body_text
         parts = resource_id.split('/')
         rg = parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else ''
         provider = operation.split('/')[0]
@@ -348,7 +421,7 @@ class World:
             'authorization': {'action': operation, 'scope': resource_id},
             'caller': ident.caller if ident else '',
             'channels': 'Operation',
-            'claims': {'oid': ident.object_id, 'appid': ident.client_id, 'idtyp': 'app'} if ident else {},
+            'claims': dict(ident.claims) if ident else {},
             'correlationId': str(uuid.uuid4()),
             'description': '',
             'eventDataId': event_id,
@@ -370,7 +443,7 @@ class World:
             'tenantId': self.tenant_id,
             'httpRequest': {'clientRequestId': str(uuid.uuid4()), 'clientIpAddress': ident.public_ip if ident else '',
                             'method': http_method},
-            'properties': properties or {},
+            'properties': properties,
         }
         self.activity_log.append(event)
         return event
