@@ -422,13 +422,13 @@ def _earliest_write(rule_groups, now):
 
 
 def _last_writers(events):
-    """{rule id (lower): (time, caller as JIT names it)} of each rule's last write that did not fail."""
+    """{rule id (lower): (time, caller as JIT names it)} of each rule's last write that succeeded."""
     from azext_jit.caller import caller_name
     writers = {}
     for event in events:
         if (event.get('operationName') or {}).get('value', '').lower() != RULE_WRITE_ACTION or \
-                (event.get('status') or {}).get('value', '').lower() == 'failed':
-            continue
+                (event.get('status') or {}).get('value', '').lower() not in ('succeeded', 'accepted'):
+            continue    # a write that started (the Started phase), failed or is unknown wrote nothing
         key = (event.get('resourceId') or '').lower()
         when = parse_time(event['eventTimestamp'])
         if key not in writers or when > writers[key][0]:

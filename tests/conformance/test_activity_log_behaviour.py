@@ -193,23 +193,26 @@ def test_events_come_newest_first_a_page_at_a_time(env):
     with page_size(env.world, 2):
         first = env.call('GET', '/subscriptions/{}/providers/microsoft.insights/eventtypes/management/values'.format(
             env.sub), api=API, **{'$filter': _since(env.world)}).json()
-        events = env.events()
+        events = [e for e in env.events() if e['status']['value'] != 'Started']
     assert len(first['value']) == 2 and first['nextLink']
     names = [e['resourceId'].rsplit('/', 1)[-1] for e in events]
     assert names == ['rule204', 'rule203', 'rule202', 'rule201', 'rule200']
 
 
 # -- what an event says -------------------------------------------------------------------------------------
-def test_an_nsg_rule_put_is_logged_with_its_body_as_sent(env):
+def test_an_nsg_rule_put_is_logged_with_its_body_as_sent_on_its_started_phase(env):
     text = env.put_rule('allow-ssh', 200)
-    event, = [e for e in env.events() if e['operationName']['value'] == RULE_WRITE]
-    assert event['properties']['requestbody'] == text
+    final, started = [e for e in env.events() if e['operationName']['value'] == RULE_WRITE]   # newest first
+    assert (started['status']['value'], started['eventName']['value']) == ('Started', 'BeginRequest')
+    assert started['properties']['requestbody'] == text
+    assert final['status']['value'] == 'Succeeded' and 'requestbody' not in final['properties']
+    assert (final['correlationId'], final['operationId']) == (started['correlationId'], started['operationId'])
 
 
 def test_a_request_body_is_kept_only_to_4096_characters(env):
     env.world.record_event(env.admin, 'Microsoft.Resources/tags/write', env.nsg_id, request_body='{"x": "' +
                            'y' * 5000 + '"}')
-    event, = env.events()
+    event, = [e for e in env.events() if e['status']['value'] == 'Started']
     assert event['properties']['requestbody'] == ('{"x": "' + 'y' * 5000)[:4096]
 
 
@@ -226,7 +229,8 @@ def test_an_initiate_is_logged_with_its_body_and_defenders_rule_write_with_the_r
     security.settle(env.world)
     by_operation = {}
     for event in env.events():
-        by_operation.setdefault(event['operationName']['value'], []).append(event)
+        if event['status']['value'] == 'Started':   # a write's body is logged with its start
+            by_operation.setdefault(event['operationName']['value'], []).append(event)
     assert by_operation[security.JIT_WRITE][0]['properties']['requestbody'] == policy
     assert by_operation[security.JIT_INITIATE][0]['properties']['requestbody'] == ask
     allow = [e for e in by_operation[RULE_WRITE]
@@ -246,7 +250,7 @@ def test_each_kind_of_caller_is_named_as_azure_names_it(env):
                                  resource_group='ops')
     for priority, ident in ((200, app), (201, user), (202, bot)):
         env.put_rule('by-' + ident.name, priority, ident=ident)
-    seen = {e['resourceId'].rsplit('/', 1)[-1]: e for e in env.events()}
+    seen = {e['resourceId'].rsplit('/', 1)[-1]: e for e in env.events() if e['status']['value'] == 'Succeeded'}
     assert seen['by-deployer']['caller'] == app.client_id
     assert seen['by-deployer']['claims'] == {'oid': app.object_id, 'appid': app.client_id, 'idtyp': 'app'}
     assert seen['by-alice']['caller'] == 'alice@contoso.test'
@@ -260,5 +264,6 @@ def test_each_kind_of_caller_is_named_as_azure_names_it(env):
     # The managed identity's own token names its resource too (what `az login --identity` gets).
     assert tokens.decode(tokens.issue(env.world, bot, 'aud'))['xms_mirid'] == seen['by-jit-bot']['claims']['xms_mirid']
     # A user's events are found by the UPN, as `az monitor activity-log list --caller` asks.
-    by_upn = _since(env.world) + " and resourceGroupName eq 'rg1' and caller eq 'alice@contoso.test'"
+    by_upn = _since(env.world) + " and resourceGroupName eq 'rg1' and caller eq 'alice@contoso.test' and status eq " \
+                                 "'Succeeded'"
     assert [e['caller'] for e in env.events(**{'$filter': by_upn})] == ['alice@contoso.test']

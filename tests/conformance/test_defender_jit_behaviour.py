@@ -571,7 +571,7 @@ def test_activity_log_records_writes_and_initiates_with_the_caller(env):
     assert env.initiate(vm['id'], [22]).status_code == 202
     assert env.initiate(vm['id'], [3389]).status_code == 400
     events = [(e['operationName']['value'], e['status']['value'], e['caller'], e['resourceId'])
-              for e in env.world.activity_log if e['caller'] == env.admin.caller]
+              for e in env.world.activity_log if e['caller'] == env.admin.caller and e['status']['value'] != 'Started']
     assert events == [(security.JIT_WRITE, 'Succeeded', env.admin.caller, env.pid()),
                       (security.JIT_INITIATE, 'Succeeded', env.admin.caller, env.pid()),
                       (security.JIT_INITIATE, 'Failed', env.admin.caller, env.pid())]
