@@ -34,12 +34,14 @@ class Pim:
     def oid(self, who):
         return self.world.identities[who].object_id
 
-    def require_approval(self, az, rg, name):
+    def require_approval(self, az, rg, name, requesters=('pim-requester',), approvers=('approver',),
+                         groups=('jit-approvers',)):
         """`enable --require-approval` of one VM as the administrator: approvers `approver` and the group
-        `jit-approvers`, requester `pim-requester`."""
+        `jit-approvers`, requester `pim-requester` (or the identities and groups named)."""
         result = az.run('vm', 'jit', 'enable', '-g', rg, '-n', name, '--yes', '--require-approval', '--approvers',
-                        self.oid('approver'), '--approver-groups', self.world.groups_by_name['jit-approvers'],
-                        '--requesters', self.oid('pim-requester'))
+                        *[self.oid(who) for who in approvers], '--approver-groups',
+                        *[self.world.groups_by_name[group] for group in groups],
+                        '--requesters', *[self.oid(who) for who in requesters])
         assert result.code == 0, result
         return result.json
 
