@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """`az vm jit log`: the JIT story of a VM or a resource group, told from what Azure itself recorded.
 
 - `window.py`: the time range a user asks for (bad input refused before anything is read).

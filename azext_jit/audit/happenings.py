@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """An Activity Log event read as a JIT happening, and the reading every mode shares.
 
 Everything in an event except what Azure itself fills in (time, caller, claims, operation, resource, status) was

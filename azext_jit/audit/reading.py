@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """What `az vm jit log` reads, in as few calls as the story allows.
 
 - The VM (and its NIC, and subnet when the NIC has no NSG), or for a resource group its VMs and NICs (two lists):

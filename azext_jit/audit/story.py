@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """Happenings joined into the entries `az vm jit log` prints, oldest first.
 
 One entry per configuration change (a VM configured or disabled, approval set up) and one per request. A

@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """The time range of `az vm jit log`: `--offset` back from `--end-time` (default now), or `--start-time` [to
 `--end-time`]. Checked before anything is read: the Activity Log keeps 90 days and refuses older ranges."""
 import datetime as dt

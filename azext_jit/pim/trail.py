@@ -1,3 +1,8 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
+
 """PIM's part of the audit trail: requests under approval, their decisions, and approval set-up.
 
 The Activity Log says who filed a PIM request at a gate scope, and when (`roleAssignmentScheduleRequests/write`);
