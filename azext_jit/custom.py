@@ -448,12 +448,13 @@ def log_jit(cmd, resource_group_name=None, vm_name=None, vm_ids=None, offset=Non
     from azext_jit.audit import reading, window
     from azext_jit.errors import BadInput
     subscription, group, names = _log_targets(resource_group_name, vm_name, vm_ids)
-    start, end = window.window(dt.datetime.now(dt.timezone.utc), offset, start_time, end_time)  # nothing read yet
+    span = {'offset': offset, 'start_time': start_time, 'end_time': end_time}
+    window.window(dt.datetime.now(dt.timezone.utc), **span)   # bad input refused before anything is read
     azure, modes = _session(cmd)
     if subscription and subscription.lower() != azure.subscription_id.lower():
         raise BadInput(f'--ids names VMs of subscription {subscription}, not of the current one.',
                        f'Add --subscription {subscription}.')
-    return reading.log(azure, modes, group, names, start, end)
+    return reading.log(azure, modes, group, names, span)
 
 
 def _log_targets(resource_group_name, vm_name, vm_ids):

@@ -133,10 +133,12 @@ def _explain_pim(azure, modes, targets, found, group, group_wide):
     return pim_trail.explain(azure, found, pim_groups, gates)
 
 
-def log(azure, modes, group, vm_names, start, end):
-    """The entries of the log of VMs `vm_names` of resource group `group`, or (no names) of the whole group."""
-    from azext_jit.audit.window import query_start
+def log(azure, modes, group, vm_names, span):
+    """The entries of the log of VMs `vm_names` of resource group `group`, or (no names) of the whole group, over
+    `span` (`window.window`'s options), measured by Azure's clock once the first answer has told it."""
+    from azext_jit.audit.window import query_start, window
     targets = [t for name in vm_names or [None] for t in _targets(azure, group, name)]
+    start, end = window(azure.now(), **span)
     groups = [group] + sorted({g for g in (_group_of(t.nsg_id) for t in targets) if g and g.lower() != group.lower()},
                               key=str.lower)
     found, skipped = [], []

@@ -88,6 +88,7 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         self.end = happening.end if happening.result == 'Succeeded' else None
         self.justification = happening.justification
         self.approver = None
+        self.approver_name = None
         self.approver_visible = None
         self.decision_reason = None
         self.request_id = (happening.extra or {}).get('requestId')
@@ -97,6 +98,7 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         self.notes = []
         self.flags = set()
         self.rules = {}           # rule id (lower) -> None while open, else how it closed
+        self.rule_ports = {}      # rule id (lower) -> the ports it opened
         self.events = []
         self.add_ports(happening.ports)
 
@@ -167,7 +169,8 @@ class Entry:  # pylint: disable=too-many-instance-attributes  # one field per co
         return {'time': stamp(self.time), 'vm': self.vm, 'vmId': self.vm_id, 'mode': self.mode,
                 'action': self.action, 'caller': self.caller, 'ports': list(self.ports), 'source': self.source,
                 'endTime': stamp(self.end), 'result': self.result(now), 'justification': self.justification,
-                'approver': self.approver, 'approverVisible': self.approver_visible,
+                'approver': self.approver, 'approverName': self.approver_name,
+                'approverVisible': self.approver_visible,
                 'decisionReason': self.decision_reason, 'requestId': self.request_id,
                 'correlationId': self.correlation_id, 'notes': list(self.notes), 'events': self.events}
 
@@ -212,12 +215,15 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         if action in ('approve', 'deny', 'cancel'):    # they join their request by its key, wherever it is
             self._decision(happening, action)
             return
+        if action == 'close' and (happening.rule or '').lower() in self.rules:   # a removal names no VM: its rule does
+            self._close(happening)
+            return
         vm = self.scope.vm_of(happening, home)
         if vm is False:
             return
         handler = {'configure': self._config, 'disable': self._config, 'approval-setup': self._config,
                    'protect': self._defender_rule, 'unprotect': self._defender_rule,
-                   'ask': self._ask, 'open': self._open, 'close': self._close}.get(action)
+                   'ask': self._ask, 'open': self._open}.get(action)
         if handler:
             handler(happening, action, vm)
 
@@ -238,7 +244,7 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         changes += [('disable', vm_id, ports) for key, (vm_id, ports) in (before or {}).items() if key not in written]
         if happening.result == 'Succeeded':
             self.policies[pid] = written
-        note = 'the policy was written with this VM in it; its state before the range is not known' \
+        note = 'the first write of this policy in the range: what it held before, if anything, is not known' \
             if before is None and happening.action == 'policy' else None
         for action, vm_id, ports in changes:
             one = type(happening)(**{**happening.__dict__, 'vm_id': vm_id, 'ports': ports})
@@ -279,6 +285,7 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
                 entry.note(facts['note'])
             entry.record(happening, 'ask')
             return
+        happening = self._with_protocols(happening, vm)
         linked = self._linked(happening, vm)
         entry = linked or self._request(happening, vm, happening.key)
         if linked:
@@ -295,6 +302,15 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         numbers = {p.split('/')[0]: True for p in happening.ports}
         self.asks.append([entry, (vm[0] or '').lower(), (vm[1] or '').lower(), numbers, happening.source,
                           happening.time])
+
+    def _with_protocols(self, happening, vm):
+        """An initiate names port numbers only: the policy as last written says their protocols."""
+        policy = str((happening.extra or {}).get('policy') or '')
+        held = self.policies.get(policy.rsplit('/initiate', 1)[0]) or {}
+        known = {p.split('/')[0]: p for p in (held.get((vm[0] or '').lower()) or (None, ()))[1]}
+        if not known:
+            return happening
+        return type(happening)(**{**happening.__dict__, 'ports': tuple(known.get(p, p) for p in happening.ports)})
 
     def _linked(self, happening, vm):
         """The approved request an opening claims (`[approval <8 hex>]`), when Azure's facts agree: same caller as
@@ -348,12 +364,14 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         if happening.rule:
             self.rules[happening.rule.lower()] = entry
             entry.rules[happening.rule.lower()] = None
+            entry.rule_ports[happening.rule.lower()] = happening.ports
 
-    def _close(self, happening, action, vm):  # pylint: disable=unused-argument
+    def _close(self, happening):
+        """A rule's removal, told in the request that wrote it (a rule opened before the query's reach, or not by
+        JIT, has no request here: its removal is not told)."""
         rule = (happening.rule or '').lower()
-        entry = self.rules.get(rule)
-        if entry is None:
-            return   # a rule opened before the range (or not by JIT): nothing of it is in the range
+        entry = self.rules[rule]
+        happening = type(happening)(**{**happening.__dict__, 'ports': entry.rule_ports.get(rule, ())})
         if entry.end is not None and happening.time >= entry.end - END_LEEWAY:
             word = 'expire'     # removed when its time was up: Defender's expiry, or cleanup after the end
         elif entry.end is not None and happening.actor != DEFENDER:
@@ -373,6 +391,7 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             return
         if action in ('approve', 'deny'):
             entry.approver = happening.caller
+            entry.approver_name = (happening.extra or {}).get('approverName')
             entry.approver_visible = True
             entry.decision_reason = (happening.extra or {}).get('reason')
             entry.flags.add('approved' if action == 'approve' else 'denied')

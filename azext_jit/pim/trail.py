@@ -51,8 +51,10 @@ def trail(event):
 
 
 def _reviewer(step):
+    """How the log names who decided: a user by UPN (as the Activity Log names users); anyone else by object id,
+    which PIM gives and which is unique (a display name is not: anyone may name an application "approver")."""
     who = step.get('reviewedBy') or {}
-    return h.one_line(who.get('userPrincipalName') or who.get('principalName') or who.get('principalId'), 256)
+    return h.one_line(who.get('userPrincipalName') or who.get('principalId') or who.get('principalName'), 256)
 
 
 def decisions(azure, approval_id, name):
@@ -78,7 +80,8 @@ def decisions(azure, approval_id, name):
         found.append(h.Happening(time=at, action='approve' if result == 'Approve' else 'deny',
                                  caller=_reviewer(props), key=('pim', name),
                                  extra={'reason': h.one_line(props.get('justification')) or None,
-                                        'approverId': (props.get('reviewedBy') or {}).get('principalId')}))
+                                        'approverName': h.one_line((props.get('reviewedBy') or {}).get(
+                                            'principalName'), 256)}))
     return found
 
 

@@ -46,18 +46,6 @@ def people(standin):
         world.add_group(GROUP, [world.identities[GROUP_APPROVER]])
 
 
-@pytest.fixture
-def day_behind_us(standin):
-    """Azure's clock set back so that the whole day (about 40 minutes of it) lies before this machine's now, where
-    `log` ends its window by default; put forward again afterwards, so that time never runs backwards for the tests
-    that share this stand-in."""
-    clock = standin.world.clock
-    back = clock.now() - (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=45))
-    clock.advance(seconds=-back.total_seconds())
-    yield
-    clock.advance(seconds=back.total_seconds())
-
-
 def _scripted_day(az, az_as, standin, rg, pim, nsg_mode):
     """The day, each step checked for its exit code; returns the approval requests' ids by how they ended."""
     standin.vm(rg, VM)
@@ -159,13 +147,10 @@ def _check_trail(standin, entries, day, nsg_mode, sees_approvals):  # pylint: di
     assert expiries and min(expiries) >= _when(ran_out['endTime']), ran_out   # not before its end
 
 
-@pytest.mark.usefixtures('people', 'day_behind_us')
+@pytest.mark.usefixtures('people')
 @pytest.mark.parametrize('nsg_mode', [
     pytest.param(True, id='nsg'),
-    pytest.param(False, id='defender', marks=pytest.mark.xfail(strict=True, reason=(
-        "known finding: a one-VM log (-g -n) drops the removals of Defender's rules (Defender's expiry, an "
-        "administrator's revoke): their events carry no body naming the VM, and the scope check (story.vm_of) "
-        "refuses them before they are joined to the request by rule id; the group's log (-g) has them")))])
+    pytest.param(False, id='defender')])
 def test_the_log_tells_a_day_under_approval_in_order_with_who_asked_decided_and_ended_each_request(
         az, az_as, standin, rg, pim, request, nsg_mode):
     if nsg_mode:
@@ -199,10 +184,6 @@ def test_the_log_tells_a_day_under_approval_in_order_with_who_asked_decided_and_
 
 
 @pytest.mark.usefixtures('defender_off')
-@pytest.mark.xfail(strict=True, reason=(
-    "known finding: `log` ends its default window at this machine's clock (custom.log_jit passes "
-    "dt.datetime.now() to window.window before anything is read), not at Azure's; with Azure ahead, its latest "
-    "events are left out, and the lag warning, which compares that end with Azure's now, is not given"))
 def test_the_log_reaches_azures_now_when_this_machines_clock_is_behind(az, standin, rg):
     clock = standin.world.clock
     ahead = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=30) - clock.now()

@@ -193,7 +193,7 @@ def test_a_user_deleting_defenders_rule_before_the_end_revoked_the_request():
     [entry] = _tell([_initiate(0), _defender_write(1), _rule_delete(DEFENDER_ALLOW, 5, BOB)], now=_at(10))
     assert entry['result'] == 'revoked' and entry['events'][-1] == {
         'time': '2026-11-30T12:05:00Z', 'action': 'revoke', 'caller': BOB, 'actor': 'user', 'result': 'Succeeded',
-        'ports': []}
+        'ports': ['22/TCP']}
 
 
 def test_a_refused_initiate_is_a_refused_request():
