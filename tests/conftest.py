@@ -94,7 +94,7 @@ _WAITING_FIRST = ('tests/reliability/test_faults.py', 'tests/reliability/test_co
                   'tests/e2e/test_defender_as_azure_behaves.py', 'tests/e2e/test_concurrency.py',
                   'tests/e2e/test_nsg_write_faults.py', 'tests/reliability/',
                   # then the longest of the rest (many `az` calls each), so that none is left for the end
-                  'tests/e2e/test_approval_requests.py', 'tests/e2e/test_cleanup.py',
+                  'tests/e2e/test_approval_requests.py', 'tests/e2e/test_audit_log.py', 'tests/e2e/test_cleanup.py',
                   'tests/e2e/test_request_limits.py', 'tests/e2e/test_nsg_mode.py', 'tests/e2e/test_defender.py')
 
 
