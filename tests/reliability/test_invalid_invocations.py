@@ -114,6 +114,9 @@ CASES = [
     ('log-start-unreadable', ['log', *N1, '--start-time', 'yesterday'], 2, 'yesterday'),
     ('log-nothing-named', ['log'], 2, 'resource-group'),
     ('log-missing-group', ['log', '-g', 'rg-missing-{rg}'], 3, 'rg-missing'),
+    ('log-ids-not-a-vm', ['log', '--ids', '/subscriptions/{sub}/resourceGroups/{rg}'], 2, "not a VM's resource id"),
+    ('log-ids-and-name', ['log', *N1, '--ids', '/subscriptions/{sub}/resourceGroups/{rg}/providers/'
+                          'Microsoft.Compute/virtualMachines/n1'], 2, '--ids'),
 ]
 
 
