@@ -61,8 +61,9 @@ def status(event):
     return str((event.get('status') or {}).get('value') or '')
 
 
-FINAL = ('Succeeded', 'Failed')
+FINAL = ('Succeeded', 'Failed', 'Canceled')
 ENDED = FINAL + ('Accepted',)    # an asynchronous operation's acceptance is its end where nothing follows
+SUCCEEDED = ('Succeeded', 'Accepted')
 
 
 def ended(event):
@@ -74,14 +75,18 @@ def merge_phases(events):
     (`Succeeded`/`Failed`, or `Accepted` for an asynchronous one, often without the body). Keeps the final phase of
     each (correlation id, operation, resource), with the body of its start when it has none of its own."""
     def key(event):
-        return (str(event.get('correlationId') or event.get('eventDataId') or id(event)), operation(event),
-                resource_id(event).lower())
-    bodies, finals = {}, {}
+        return (str(event.get('operationId') or event.get('correlationId') or event.get('eventDataId') or id(event)),
+                operation(event), resource_id(event).lower())
+    bodies, begun = {}, {}
     for event in events:
         props = event.get('properties') if isinstance(event.get('properties'), dict) else {}
-        if status(event) == 'Started' and props.get('requestbody') is not None:
-            bodies.setdefault(key(event), props['requestbody'])
-        elif status(event) in ENDED:
+        if status(event) == 'Started':
+            begun.setdefault(key(event), event.get('eventTimestamp'))
+            if props.get('requestbody') is not None:
+                bodies.setdefault(key(event), props['requestbody'])
+    finals = {}
+    for event in events:
+        if status(event) in ENDED:
             held = finals.get(key(event))
             if held is None or (status(held) not in FINAL and status(event) in FINAL):
                 finals[key(event)] = event
@@ -90,6 +95,8 @@ def merge_phases(events):
         props = event.get('properties') if isinstance(event.get('properties'), dict) else {}
         if props.get('requestbody') is None and found_key in bodies:
             event = dict(event, properties=dict(props, requestbody=bodies[found_key]))
+        if begun.get(found_key):    # it happened when it started: Defender may write rules before an end is logged
+            event = dict(event, eventTimestamp=begun[found_key])
         out.append(event)
     return out
 
@@ -149,7 +156,7 @@ def base(event, action, **facts):
     defender = is_defender(event)
     return Happening(time=when(event), action=action, caller=caller_of(event),
                      actor=DEFENDER if defender else USER,
-                     result='Failed' if status(event) == 'Failed' else 'Succeeded',
+                     result='Succeeded' if status(event) in SUCCEEDED else 'Failed',
                      correlation_id=str(event.get('correlationId') or '') or None, **facts)
 
 

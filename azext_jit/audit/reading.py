@@ -9,8 +9,8 @@
   enough to know which VMs are meant and where their NSGs are.
 - The Activity Log, one query per resource group (the VMs' own and each NSG's), with the only filters Azure
   accepts (a time range and ONE scope: `resourceGroupName`), every page. Everything else is filtered here.
-- Only when the log holds PIM requests: PIM's requests in those resource groups (one list each), each approval
-  (one read each), and the VMs' policies to tell which gate is which mode's.
+- Only when the log holds PIM requests: PIM's requests in those resource groups (one list each) and each approval
+  (one read each). Which gate is which mode's is told from the ids alone (`JitMode.gate_for`).
 """
 from azext_jit.audit.story import Scope, timeline
 from azext_jit.audit.window import may_still_arrive
@@ -20,8 +20,8 @@ from azext_jit.times import stamp
 logger = get_logger(__name__)
 
 LOG_API = '2015-04-01'
-SELECT = ('eventTimestamp,caller,claims,operationName,resourceId,resourceGroupName,status,correlationId,'
-          'eventDataId,properties')
+SELECT = ('eventTimestamp,caller,claims,operationName,operationId,resourceId,resourceGroupName,status,'
+          'correlationId,eventDataId,properties')
 MAX_PAGES = 500
 
 
@@ -49,7 +49,8 @@ def activity(azure, group, start, end):
 def _targets(azure, group, vm_name):
     """The VMs the log is about, with their NSGs where known."""
     from azext_jit.errors import NotFound
-    from azext_jit.targets import VmTarget, list_vms, resolve_vm, target_without_network, with_subnet_nsg
+    from azext_jit.targets import VmTarget, list_vms, resolve_vm, target_from_vm, target_without_network, \
+        with_subnet_nsg
     from azext_jit.wire import wire
     if vm_name:
         try:
@@ -66,11 +67,17 @@ def _targets(azure, group, vm_name):
     for target in targets:
         nic = nics.get((target.nic_id or '').lower())
         if nic is None:
+            if target.nic_id:   # a NIC in another resource group: read it by its id
+                found = target_from_vm(azure, {'id': target.id, 'name': target.name, 'location': target.location,
+                                               'properties': {'networkProfile': {'networkInterfaces': [
+                                                   {'id': target.nic_id, 'properties': {'primary': True}}]}}})
+                target.nsg_id, target.private_ip = found.nsg_id, found.private_ip
             continue
         props = nic.get('properties') or {}
         configs = props.get('ipConfigurations') or []
         config = next((c for c in configs if (c.get('properties') or {}).get('primary')), configs[0] if configs else {})
         target.subnet_id = ((config.get('properties') or {}).get('subnet') or {}).get('id')
+        target.private_ip = (config.get('properties') or {}).get('privateIPAddress')
         if (props.get('networkSecurityGroup') or {}).get('id'):
             target.nsg_id = props['networkSecurityGroup']['id']
         elif target.subnet_id:
@@ -143,9 +150,12 @@ def log(azure, modes, group, vm_names, span):
                               key=str.lower)
     found, skipped = [], []
     since = query_start(start, azure.now())
+    if since > start:
+        logger.warning('The Activity Log keeps 90 days: the range is read from %s on.', stamp(since))
     for name in groups:
         home = name.lower() == group.lower()
-        for event in activity(azure, name, since, end):
+        # up to now, not only to the range's end: what became of what happened in the range
+        for event in activity(azure, name, since, azure.now()):
             found += _read(modes, event, home, skipped)
     if skipped:
         logger.warning('%d Activity Log event(s) hold content this command cannot read and are left out (see them '
@@ -155,4 +165,4 @@ def log(azure, modes, group, vm_names, span):
     if may_still_arrive(end, now):
         logger.warning('The Activity Log is usually minutes behind: events of the last 20 minutes may not be in it '
                        'yet. Run the command again later for the complete trail.')
-    return timeline(found, Scope(targets, None if vm_names else group), now, since=start)
+    return timeline(found, Scope(targets, None if vm_names else group), now, since=start, until=end)

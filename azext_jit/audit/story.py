@@ -60,13 +60,16 @@ class Scope:  # pylint: disable=too-few-public-methods
             if found:
                 return found.id, found.name
             in_group = self.group and f'/resourcegroups/{self.group}/' in happening.vm_id.lower()
-            return self._as_recorded(happening.vm_id) if in_group or at_gate else False
+            return self._as_recorded(happening.vm_id) if in_group else False   # another VM's, even at a shared gate
         if happening.vm_key:
             found = self.by_key.get(happening.vm_key)
             if found:
                 return found.id, found.name
         elif extra.get('vmName'):
             found = self.by_name.get(extra['vmName'].lower())
+            destination = extra.get('destination')
+            if found and destination and found.private_ip and destination != found.private_ip:
+                return False    # a VM of the same name elsewhere (Defender's descriptions name VMs by name only)
             if found:
                 return found.id, found.name
             return (None, extra['vmName']) if self.group and home else False
@@ -218,6 +221,9 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         if action == 'close' and (happening.rule or '').lower() in self.rules:   # a removal names no VM: its rule does
             self._close(happening)
             return
+        if action == 'close':
+            self._unexplained_close(happening, home)
+            return
         vm = self.scope.vm_of(happening, home)
         if vm is False:
             return
@@ -239,12 +245,14 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             if vm is not False:
                 self._config(happening, 'configure', vm, 'the Activity Log kept no body: which VMs is unknown')
             return
-        changes = [('configure', vm_id, ports) for key, (vm_id, ports) in written.items()
-                   if before is None or key not in before or before[key][1] != ports]
-        changes += [('disable', vm_id, ports) for key, (vm_id, ports) in (before or {}).items() if key not in written]
+        changes = [('configure', vm_id, ports) for key, (vm_id, ports, settings) in written.items()
+                   if before is None or key not in before or before[key][2] != settings]
+        changes += [('disable', vm_id, ports) for key, (vm_id, ports, _) in (before or {}).items()
+                    if key not in written]
         if happening.result == 'Succeeded':
             self.policies[pid] = written
-        note = 'the first write of this policy in the range: what it held before, if anything, is not known' \
+        note = 'the first write of this policy read (the range and the 48 hours before it): what it held before is ' \
+            'not known' \
             if before is None and happening.action == 'policy' else None
         for action, vm_id, ports in changes:
             one = type(happening)(**{**happening.__dict__, 'vm_id': vm_id, 'ports': ports})
@@ -284,6 +292,8 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             if facts.get('note'):
                 entry.note(facts['note'])
             entry.record(happening, 'ask')
+            if happening.result != 'Succeeded':
+                entry.flags.add('refused')    # PIM refused to file it
             return
         happening = self._with_protocols(happening, vm)
         linked = self._linked(happening, vm)
@@ -307,7 +317,7 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         """An initiate names port numbers only: the policy as last written says their protocols."""
         policy = str((happening.extra or {}).get('policy') or '')
         held = self.policies.get(policy.rsplit('/initiate', 1)[0]) or {}
-        known = {p.split('/')[0]: p for p in (held.get((vm[0] or '').lower()) or (None, ()))[1]}
+        known = {p.split('/')[0]: p for p in (held.get((vm[0] or '').lower()) or (None, (), ()))[1]}
         if not known:
             return happening
         return type(happening)(**{**happening.__dict__, 'ports': tuple(known.get(p, p) for p in happening.ports)})
@@ -334,7 +344,7 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             same_vm = (vm_id and vm_id == (vm[0] or '').lower()) or (name and name == (vm[1] or '').lower())
             same_source = source is None or happening.source is None or source == happening.source
             if same_vm and numbers.get(number) and same_source and \
-                    time <= happening.time <= time + DEFENDER_WRITES_WITHIN:
+                    time - END_LEEWAY <= happening.time <= time + DEFENDER_WRITES_WITHIN:
                 numbers[number] = False
                 return entry
         return None
@@ -351,11 +361,13 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
         if entry is None:
             entry = self._request(happening, vm, key)
             if happening.link:
-                entry.note(f'claims approval {happening.link}, which no request in the range matches')
+                entry.note(f'claims approval {happening.link}, which no request in the range and the 48 hours read '
+                           'before it matches')
             if happening.key and any(k[:3] == happening.key and k != key for k in self.requests if len(k) > 3):
                 entry.note('reuses the request id of access someone else opened')
         entry.record(happening, action)
         if happening.result != 'Succeeded':
+            entry.flags.add('refused')    # Azure refused the write; a later one that succeeds makes it opened
             return
         entry.fill_from(happening)
         entry.end = happening.end or entry.end     # what was opened ends when its rule says, not when it was asked
@@ -365,6 +377,20 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             self.rules[happening.rule.lower()] = entry
             entry.rules[happening.rule.lower()] = None
             entry.rule_ports[happening.rule.lower()] = happening.ports
+
+    def _unexplained_close(self, happening, home):
+        """A JIT rule removed whose opening is not in what was read (written long before): its own entry, when the
+        rule names a VM of the log (NSG mode's names do)."""
+        vm = self.scope.vm_of(happening, home)
+        if vm is False or (vm == (None, None) and not happening.vm_key):
+            return
+        entry = self._request(happening, vm)
+        entry.caller = None
+        entry.note('opened before the range and the 48 hours read before it')
+        entry.record(happening, 'close')
+        if happening.result == 'Succeeded':
+            entry.flags.add('opened')
+            entry.rules[(happening.rule or '').lower()] = 'close'
 
     def _close(self, happening):
         """A rule's removal, told in the request that wrote it (a rule opened before the query's reach, or not by
@@ -399,12 +425,14 @@ class Story:  # pylint: disable=too-few-public-methods  # fed by `tell`, read th
             entry.flags.add('canceled')
 
 
-def timeline(happenings, scope, now, since=None):
-    """The entries (dicts, oldest first) told by `happenings`: [(Happening, home)] in any order. With `since`,
-    entries with no event at or after it are left out (they were read only to explain later events)."""
+def timeline(happenings, scope, now, since=None, until=None):
+    """The entries (dicts, oldest first) told by `happenings`: [(Happening, home)] in any order. Only entries with
+    an event between `since` and `until` are shown; the others were read only to explain them (what came before an
+    entry, and what became of it since)."""
     story = Story(scope)
     dated = [(h, home) for h, home in happenings if h.time is not None]
     for happening, home in sorted(dated, key=lambda pair: pair[0].time):
         story.tell(happening, home)
-    shown = [e for e in story.entries if since is None or any(x['time'] >= stamp(since) for x in e.events)]
+    low, high = stamp(since) if since else '', stamp(until) if until else '~'
+    shown = [e for e in story.entries if any(low <= x['time'] <= high for x in e.events)]
     return [entry.to_dict(now) for entry in sorted(shown, key=lambda e: e.time or _EARLIEST)]

@@ -37,11 +37,15 @@ def window(now, offset=None, start_time=None, end_time=None):
         span = parse_duration(offset, '--offset') if offset is not None else DEFAULT_OFFSET
         if span > RETENTION:
             raise _beyond_retention()
-        start = end - span
+        try:
+            start = end - span
+        except OverflowError:
+            raise _beyond_retention() from None
     end = min(end, now)
     if start >= end:
-        raise BadInput('The time range is empty: its start is not before its end.',
-                       'Give a --start-time before --end-time (or a positive --offset).')
+        raise BadInput(f'The time range is empty: its start is not before its end (Azure\'s time now is '
+                       f'{now.strftime("%Y-%m-%dT%H:%M:%SZ")}).',
+                       'Give a --start-time before --end-time and before now (or a positive --offset).')
     if start < now - RETENTION:
         raise _beyond_retention()
     return start, end
@@ -53,11 +57,14 @@ def _beyond_retention():
                     'workspace (README: "Keeping the trail").')
 
 
+LOOKBACK = dt.timedelta(hours=48)   # an ask may wait a day for its decision, and access lasts up to a day
+EDGE = dt.timedelta(minutes=10)     # Azure refuses a start at its 90 days' edge: clocks differ
+
+
 def query_start(start, now):
-    """Where the query starts: MAX_DURATION earlier than the range (to find the opening of access that closes in
+    """Where the query starts: LOOKBACK earlier than the range (to find the ask and opening of what happens in
     it), but never beyond what the Activity Log keeps (less a margin for clocks: Azure refuses older starts)."""
-    from azext_jit.durations import MAX_DURATION
-    return max(start - MAX_DURATION, now - RETENTION + dt.timedelta(minutes=10))
+    return max(start - LOOKBACK, now - RETENTION + EDGE)
 
 
 def may_still_arrive(end, now):

@@ -410,7 +410,7 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
             self._callers[key] = (reach, [
                 (parse_time(e['eventTimestamp']), e.get('caller'))
                 for e in events if (e.get('operationName') or {}).get('value', '').lower() == INITIATE_ACTION
-                and (e.get('status') or {}).get('value', 'Succeeded') == 'Succeeded'
+                and (e.get('status') or {}).get('value', 'Succeeded') in ('Succeeded', 'Accepted')
                 and (e.get('resourceId') or '').lower().startswith(key)])
         near = [(abs((when - start).total_seconds()), caller) for when, caller in self._callers[key][1] if caller]
         near = [n for n in near if n[0] <= 120]
@@ -737,6 +737,14 @@ def _port_text(port, protocol=None):
     return f"{number}/{str(protocol).upper()}" if protocol else str(number)
 
 
+def _settings(ports):
+    """What a VM's policy entry allows, to compare two writes: each port with its sources and maximum duration."""
+    from azext_jit.audit.happenings import one_line
+    keys = ('number', 'protocol', 'allowedSourceAddressPrefix', 'allowedSourceAddressPrefixes',
+            'maxRequestAccessDuration')
+    return tuple(sorted(one_line(' '.join(str(p.get(k)) for k in keys), 300) for p in ports))
+
+
 def _end_of(ports):
     ends = []
     for port in ports:
@@ -766,7 +774,7 @@ def trail_of_event(event, title):
     rid = h.resource_id(event)
     body = h.body(event) or {}
     if op in (POLICY_WRITE, POLICY_DELETE):
-        vms = {vm_id.lower(): (vm_id, tuple(t for t in (_port_text(p) for p in ports) if t))
+        vms = {vm_id.lower(): (vm_id, tuple(t for t in (_port_text(p) for p in ports) if t), _settings(ports))
                for vm_id, ports in _body_vms(body)} if body else None
         return [h.base(event, 'policy' if op == POLICY_WRITE else 'policy-deleted', mode=title,
                        extra={'policy': rid.lower(), 'vms': vms})]
@@ -789,8 +797,9 @@ def trail_of_event(event, title):
     port = port if port.isascii() and port.isdigit() and len(port) <= 5 else ''
     protocol = h.one_line(props.get('protocol') or '*', 8).upper()
     action = ('open' if op == RULE_WRITE else 'close') if allow else ('protect' if op == RULE_WRITE else 'unprotect')
-    source = props.get('sourceAddressPrefix')
+    source, destination = props.get('sourceAddressPrefix'), props.get('destinationAddressPrefix')
     return [h.base(event, action, mode=title, rule=rid,
                    ports=(f'{int(port)}/{protocol}',) if port.isdigit() and 0 < int(port) <= 65535 else (),
                    source=h.one_line(source, 64) if isinstance(source, str) else None,
-                   extra={'vmName': named.group(1) if named else None, 'expiresItself': True})]
+                   extra={'vmName': named.group(1) if named else None, 'expiresItself': True,
+                          'destination': destination.strip() if isinstance(destination, str) else None})]

@@ -24,6 +24,7 @@ Its storage format (rule names, descriptions, the policy tag) is in `nsg_mode_re
 """
 import datetime as dt
 import random
+import re
 
 from azext_jit import activity_log, vm_records
 from azext_jit.access_requests import (ACTIVE, CONFIRMED, EXPIRED, MISMATCH, UNKNOWN, AccessRequest, RequestPort,
@@ -60,7 +61,7 @@ class NsgMode(JitMode):
     opening_action = 'Microsoft.Network/networkSecurityGroups/securityRules/write'   # over the rule, in the NSG
 
     def trail(self, event):
-        return trail_of_rule_event(event, self.title)
+        return trail_of_rule_event(event, self.title) or trail_of_policy_tag(event, self.title)
 
     def __init__(self, azure):
         super().__init__(azure)
@@ -427,7 +428,7 @@ def _last_writers(events):
     writers = {}
     for event in events:
         if (event.get('operationName') or {}).get('value', '').lower() != RULE_WRITE_ACTION or \
-                (event.get('status') or {}).get('value', '').lower() not in ('succeeded', 'accepted'):
+                (event.get('status') or {}).get('value', '').lower() != 'succeeded':
             continue    # a write that started (the Started phase), failed or is unknown wrote nothing
         key = (event.get('resourceId') or '').lower()
         when = parse_time(event['eventTimestamp'])
@@ -474,6 +475,28 @@ def _warn_untrusted(rule, doubt, nsg, dry_run):
 
 
 RULE_DELETE_ACTION = 'microsoft.network/networksecuritygroups/securityrules/delete'
+
+
+TAGS_WRITE = 'microsoft.resources/tags/write'
+
+
+def trail_of_policy_tag(event, title):
+    """NSG mode's policy lives in the VM's tags: a Tags API write that sets its policy tag configured the VM (its
+    ports, sources or longest access), one that deletes it disabled the VM. Other tag writes are not JIT's."""
+    from azext_jit.audit import happenings as h
+    if h.operation(event) != TAGS_WRITE or not h.ended(event):
+        return []
+    scope = re.sub(r'/providers/Microsoft\.Resources/tags/default$', '', h.resource_id(event), flags=re.I)
+    if not re.fullmatch(r'/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines/'
+                        r'[^/]+', scope, re.I):
+        return []
+    body = h.body(event) or {}
+    props = body.get('properties') if isinstance(body.get('properties'), dict) else {}
+    tags = props.get('tags') if isinstance(props.get('tags'), dict) else {}
+    if not any(str(k).lower() == records.POLICY_TAG for k in tags):
+        return []
+    deleting = str(body.get('operation') or '').lower() == 'delete'
+    return [h.base(event, 'disable' if deleting else 'configure', mode=title, vm_id=scope)]
 
 
 def _guarded(read, props):

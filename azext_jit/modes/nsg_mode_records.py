@@ -207,6 +207,8 @@ def parse_allow_description(text):
         until = datetime.strptime(match.group("until"), STAMP_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
         return None
+    if until.year < 2000:   # never written by JIT: read as unreadable (and kept clear of datetime's lower edge)
+        return None
     return AllowDescription(until, match.group("requestor"), match.group("rid"), match.group("why"))
 
 

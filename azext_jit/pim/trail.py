@@ -95,9 +95,10 @@ def _asked(happening, record, mode):
         start = parse_time(str((props.get('scheduleInfo') or {}).get('startDateTime')))
     except (ValueError, OverflowError):
         pass
-    if ask and not dt.timedelta(0) < ask.duration <= MAX_DURATION:
-        start = None    # no end to show: nothing JIT files asks for longer than any policy allows
+    if ask and not dt.timedelta(0) < ask.duration <= MAX_DURATION or start and start.year > 9000:
+        start = None    # no end to show: nothing JIT files asks for longer than any policy allows, or that late
     return h.Happening(time=happening.time, action='ask', caller=happening.caller, mode=mode,
+                       result=happening.result,
                        vm_id=ask.vm_id if ask else None, key=happening.key,
                        ports=tuple(f'{n}/{p}' for n, p in ask.ports) if ask else (),
                        source=h.one_line(ask.source, 64) if ask and ask.source else None,

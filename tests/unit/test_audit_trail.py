@@ -14,7 +14,7 @@ import pytest
 from azext_jit.audit import happenings, story, window
 from azext_jit.errors import BadInput, UsageError
 from azext_jit.modes.defender import trail_of_event
-from azext_jit.modes.nsg_mode import trail_of_rule_event
+from azext_jit.modes.nsg_mode import NsgMode, trail_of_rule_event
 from azext_jit.modes.nsg_mode_records import allow_description, allow_rule_name, deny_rule_name
 from azext_jit.targets import VmTarget
 
@@ -269,7 +269,8 @@ def test_an_approval_link_claimed_by_someone_other_than_the_asker_joins_nothing(
     assert (denied['caller'], denied['result'], denied['approver'], denied['ports']) == (
         ALICE, 'denied', BOB, ['22/TCP'])
     assert (other['caller'], other['result']) == (MALLORY, 'open')
-    assert other['notes'] == ['claims approval abcdef12, which no request in the range matches']
+    assert other['notes'] == ['claims approval abcdef12, which no request in the range and the 48 hours read before '
+                              'it matches']
 
 
 def test_a_partial_revoke_leaves_the_request_open():
@@ -356,3 +357,82 @@ def test_a_writes_body_comes_from_its_started_phase_and_each_operation_counts_on
     only_accepted = happenings.merge_phases([started, dict(accepted)])
     assert happenings.status(only_accepted[0]) == 'Accepted' and _tell(only_accepted, now=_at(10))[0]['result'] == \
         'open'
+
+
+# -- shared gates, late removals, what a policy allows -----------------------------------------------------------
+def test_a_request_for_another_vm_at_a_shared_gate_is_not_in_this_vms_log():
+    ask = happenings.Happening(time=_at(0), action='ask', caller=ALICE, vm_id=VM_ID.replace('vm1', 'vm2'),
+                               key=('pim', 'a' * 36), extra={'status': 'Provisioned', 'at_gate': True})
+    assert story.timeline([(ask, True)], story.Scope([VmTarget(VM_ID, 'vm1', 'rg1', 'westeurope')]), _at(10)) == []
+
+
+def test_a_defender_rule_for_a_same_named_vm_elsewhere_is_not_this_vms():
+    target = VmTarget(VM_ID, 'vm1', 'rg1', 'westeurope', private_ip='10.0.0.4')
+    write = _rule_write(DEFENDER_ALLOW, 1, DEFENDER_APP, destinationPortRange='22', destinationAddressPrefix='10.9.9.9',
+                        description="ASC JIT Network Access rule for policy 'default' of VM 'vm1'.")
+    assert _tell([write], targets=[target], group=None) == []
+
+
+def test_what_became_of_a_request_after_the_range_decides_its_result():
+    name, props = _allow('1a2b3c4d', until=30)
+    [entry] = _tell([_rule_write(name, 0, **props), _rule_delete(name, 40, ADMIN)])   # the removal: after the range
+    found = [(h, True) for e in (_rule_write(name, 0, **props), _rule_delete(name, 40, ADMIN))
+             for h in trail_of_rule_event(e, 'NSG')]
+    [shown] = story.timeline(found, story.Scope([VmTarget(VM_ID, 'vm1', 'rg1', 'westeurope')], 'rg1'), _at(60),
+                             since=_at(-5), until=_at(10))
+    assert entry['result'] == shown['result'] == 'expired'
+
+
+def test_a_removal_whose_opening_was_not_read_is_an_entry_of_its_own():
+    name, _ = _allow('1a2b3c4d')
+    [entry] = _tell([_rule_delete(name, 0, ADMIN)])
+    assert entry['result'] == 'closed' and entry['notes'] == [
+        'opened before the range and the 48 hours read before it']
+
+
+def test_defenders_rule_written_before_the_initiate_logged_its_end_joins_the_request():
+    started = _initiate(0)
+    started['status'] = {'value': 'Started'}
+    accepted = _initiate(0.1)
+    accepted['status'], accepted['properties'] = {'value': 'Accepted'}, {}
+    accepted['correlationId'] = started['correlationId']
+    [entry] = _tell(happenings.merge_phases([started, accepted]) + [_defender_write(0.05)], now=_at(10))
+    assert entry['caller'] == ALICE and [e['action'] for e in entry['events']] == ['ask', 'open']
+
+
+def test_widening_a_defender_vms_allowed_sources_is_a_configure():
+    wide = _policy(5, [VM_ID])
+    body = json.loads(wide['properties']['requestbody'])
+    body['properties']['virtualMachines'][0]['ports'][0]['allowedSourceAddressPrefix'] = '*'
+    wide['properties']['requestbody'] = json.dumps(body)
+    entries = _tell([_policy(0, [VM_ID]), wide])
+    assert [(e['action'], e['time']) for e in entries] == [('configure', '2026-11-30T12:00:00Z'),
+                                                           ('configure', '2026-11-30T12:05:00Z')]
+
+
+def test_an_nsg_mode_policy_set_or_removed_in_the_vms_tags_is_configure_or_disable():
+    tags = f'{VM_ID}/providers/Microsoft.Resources/tags/default'
+    merge = _event('Microsoft.Resources/tags/write', tags, 0, ADMIN,
+                   {'operation': 'Merge', 'properties': {'tags': {'azvmjit-policy': '{}'}}})
+    delete = _event('Microsoft.Resources/tags/write', tags, 30, ADMIN,
+                    {'operation': 'Delete', 'properties': {'tags': {'AzVmJit-Policy': '{}'}}})
+    other = _event('Microsoft.Resources/tags/write', tags, 40, ADMIN, {'properties': {'tags': {'owner': 'x'}}})
+    found = [(h, True) for e in (merge, delete, other) for h in NsgMode(None).trail(e)]
+    entries = story.timeline(found, story.Scope([VmTarget(VM_ID, 'vm1', 'rg1', 'westeurope')]), _at(60))
+    assert [(e['action'], e['caller']) for e in entries] == [('configure', ADMIN), ('disable', ADMIN)]
+
+
+def test_an_end_time_no_request_could_have_is_unreadable_and_does_not_break_the_log():
+    name, props = _allow('1a2b3c4d')
+    props['description'] = 'az vm jit: open until 0001-01-01T00:00:00Z for alice@contoso.com, request 1a2b3c4d'
+    [entry] = _tell([_rule_write(name, 0, **props), _rule_delete(name, 5)], now=_at(10))
+    assert entry['endTime'] is None and entry['result'] == 'closed'
+
+
+def test_a_write_that_ends_canceled_did_not_open_anything():
+    name, props = _allow('1a2b3c4d')
+    accepted = _rule_write(name, 0, **props)
+    accepted['status'] = {'value': 'Accepted'}
+    canceled = dict(accepted, status={'value': 'Canceled'})
+    [entry] = _tell(happenings.merge_phases([accepted, canceled]), now=_at(10))
+    assert entry['result'] == 'refused' and entry['events'][0]['result'] == 'Failed'
