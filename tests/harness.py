@@ -8,7 +8,8 @@
 - The extension is built into a wheel once and installed with `az extension add --source <wheel> --yes`
   into a private AZURE_EXTENSION_DIR, exactly as a user installs a downloaded extension.
 - Every identity has its own AZURE_CONFIG_DIR (MSAL serves tokens from its cache), with the stand-in
-  registered as a cloud and the identity logged in as a service principal.
+  registered as a cloud and the identity logged in as a service principal. The cloud is registered once per
+  test process, in a template config dir each identity's is copied from before its `az login`.
 - A tripwire proxy catches any attempt to reach a host other than 127.0.0.1: az is pointed at it with
   HTTPS_PROXY, and NO_PROXY exempts only the loopback address. Tests fail when it was touched.
 - At the end, plain helpers the end-to-end tests share to read Azure's state back from the stand-in.
@@ -122,34 +123,52 @@ class AzEnvironment:
         return env
 
     def login(self, name):
-        """A config dir with the stand-in cloud registered and identity `name` logged in."""
+        """A config dir with the stand-in cloud registered and identity `name` logged in.
+
+        The cloud is registered and selected once per environment, in a config dir nobody is logged in to (the
+        template); each identity gets a copy of it and then runs its own `az login`, as a user who registered the
+        cloud before signing in would."""
         if name in self.identities:
             return self.identities[name]
         ident = self.standin.world.identities[name]
         config_dir = os.path.join(self.workdir, 'config-' + name)
-        os.makedirs(config_dir, exist_ok=True)
+        shutil.rmtree(config_dir, ignore_errors=True)   # what a failed earlier attempt left
+        shutil.copytree(self._cloud_template(), config_dir)
+        runner = AzRunner(self, config_dir, name)
+        _setup(runner, ['login', '--service-principal', '-u', ident.client_id, '-p', ident.secret, '--tenant',
+                        self.standin.world.tenant_id, '--allow-no-subscriptions'])
+        self.identities[name] = runner
+        return runner
+
+    def _cloud_template(self):
+        """The config dir every identity's starts from: the stand-in registered as a cloud and set as the current
+        one by the real `az cloud register` and `az cloud set`, run once; nobody signed in."""
+        template = os.path.join(self.workdir, 'config-template')
+        if os.path.isdir(template):
+            return template
+        building = template + '.building'
+        shutil.rmtree(building, ignore_errors=True)
+        os.makedirs(building)
         # A future update_time stops az from probing a public host for its version once a day.
         from importlib.metadata import version
         versions = {name: {'local': version(dist), 'pypi': version(dist)}
                     for name, dist in (('azure-cli', 'azure-cli'), ('core', 'azure-cli-core'))}
-        with open(os.path.join(config_dir, 'versionCheck.json'), 'w') as f:
+        with open(os.path.join(building, 'versionCheck.json'), 'w') as f:
             json.dump({'versions': versions, 'update_time': '2099-01-01 00:00:00.000000'}, f)
-        runner = AzRunner(self, config_dir, name)
+        runner = AzRunner(self, building, '(cloud template)')
         base = self.standin.base_url
-        steps = [
-            ['cloud', 'register', '-n', CLOUD, '--endpoint-resource-manager', base + '/',
-             '--endpoint-active-directory', base, '--endpoint-active-directory-resource-id', base + '/',
-             '--skip-endpoint-discovery'],
-            ['cloud', 'set', '-n', CLOUD],
-            ['login', '--service-principal', '-u', ident.client_id, '-p', ident.secret, '--tenant',
-             self.standin.world.tenant_id, '--allow-no-subscriptions'],
-        ]
-        for step in steps:
-            result = runner.run(*step, output=None)
-            if result.code != 0:
-                raise RuntimeError('az setup failed: {!r}'.format(result))
-        self.identities[name] = runner
-        return runner
+        _setup(runner, ['cloud', 'register', '-n', CLOUD, '--endpoint-resource-manager', base + '/',
+                        '--endpoint-active-directory', base, '--endpoint-active-directory-resource-id', base + '/',
+                        '--skip-endpoint-discovery'])
+        _setup(runner, ['cloud', 'set', '-n', CLOUD])
+        os.rename(building, template)
+        return template
+
+
+def _setup(runner, args):
+    result = runner.run(*args, output=None)
+    if result.code != 0:
+        raise RuntimeError('az setup failed: {!r}'.format(result))
 
 
 class AzRunner:
@@ -221,6 +240,19 @@ def installed_extension_dir():
             subprocess.run([az_executable(), 'extension', 'add', '--source', wheel, '--yes'], env=env,
                            check=True, capture_output=True)
     return ext_dir
+
+
+@contextlib.contextmanager
+def shared_setup(standin, az_env):
+    """Around set-up that several tests share (a module-scoped fixture), which runs before the per-test guards look:
+    the same checks, that no request body violated the swagger and that nothing tried to get past the tripwire."""
+    world = standin.world
+    before_violations, before_attempts = len(world.schema_violations), len(az_env.tripwire.attempts)
+    yield
+    new = world.schema_violations[before_violations:]
+    assert not new, 'request bodies that violate the swagger: {}'.format(new)
+    escaped = az_env.tripwire.attempts[before_attempts:]
+    assert not escaped, 'az tried to reach hosts other than 127.0.0.1: {}'.format(escaped)
 
 
 @contextlib.contextmanager

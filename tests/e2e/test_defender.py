@@ -15,12 +15,13 @@ import copy
 import datetime as dt
 import json
 import re
+import uuid
 
 import pytest
 import yaml
 
 from tests.harness import (ADMIN_IP, LOCATION, ArmLog, defender_rules, entry_texts, jit, ok, page_size, policy_id,
-                           request_body, stored_policy, vm_tags)
+                           request_body, shared_setup, stored_policy, vm_tags)
 from tests.standin import security
 
 DENY_NAME = re.compile(r'^SecurityCenter-JITRule_-?\d+_[0-9A-F]{32}$')
@@ -314,13 +315,27 @@ def test_recorded_shapes_across_pages_list_and_show(az, standin, rg):
 
 
 # -- requests refused before anything is written -----------------------------------------------------
-@pytest.fixture
-def guarded_vm(az, standin, rg):
+def _guard(az, standin, rg):
     """A VM whose policy allows 22 and 3389 for at most 2 hours, from 203.0.113.0/24 or the admin's IP."""
     vm = standin.vm(rg, 'guarded')
     ok(az, 'enable', '-g', rg, '-n', 'guarded', '--ports', '22', '3389', '--max-duration', '2h',
        '--allowed-sources', '203.0.113.0/24', ADMIN_IP)
     return vm
+
+
+@pytest.fixture
+def guarded_vm(az, standin, rg):
+    return _guard(az, standin, rg)
+
+
+@pytest.fixture(name='refusing', scope='module')
+def fixture_refusing(az_env, standin):
+    """(resource group, VM) of one guarded VM shared by the tests of requests that must be refused: each of them
+    checks that it wrote nothing, so none of them can change what the next one sees."""
+    rg = 'rg-refuse-' + uuid.uuid4().hex[:8]
+    standin.resource_group(rg)
+    with shared_setup(standin, az_env):
+        return rg, _guard(az_env.login('admin'), standin, rg)
 
 
 @pytest.mark.parametrize('args, rule', [
@@ -329,7 +344,8 @@ def guarded_vm(az, standin, rg):
     (['--ports', '22', '--source', '192.0.2.5'], 'outside the allowed sources'),
     (['--ports', '22', '--source', '203.0.113.7'], 'accepts only one of the allowed prefixes exactly'),
 ], ids=['port-not-in-policy', 'duration-above-maximum', 'source-outside', 'source-inside-cidr-not-equal'])
-def test_request_refused_before_anything_is_written(az, standin, rg, guarded_vm, args, rule):
+def test_request_refused_before_anything_is_written(az, standin, refusing, args, rule):
+    rg, guarded_vm = refusing
     policy = policy_state(standin, rg)
     nsg = nsg_state(standin, guarded_vm['nsg_id'])
     log = ArmLog(standin.world)
@@ -345,7 +361,8 @@ def test_request_refused_before_anything_is_written(az, standin, rg, guarded_vm,
 @pytest.mark.parametrize('args', [['--ports', '70000'], ['--ports', '0'], ['--ports', '22', '--duration', 'soon'],
                                   ['--ports', '22', '--source', 'not-an-ip']],
                          ids=['port-70000', 'port-0', 'duration-garbage', 'source-garbage'])
-def test_request_bad_arguments_exit_2(az, standin, rg, guarded_vm, args):
+def test_request_bad_arguments_exit_2(az, standin, refusing, args):
+    rg, _ = refusing
     log = ArmLog(standin.world)
     result = jit(az, 'request', '-g', rg, '-n', 'guarded', *args)
     assert result.code == 2, result

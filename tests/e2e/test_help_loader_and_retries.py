@@ -49,10 +49,23 @@ def _sections(text):
     return sections
 
 
-def test_group_help_lists_every_command(az):
+@pytest.fixture(name='help_of', scope='module')
+def fixture_help_of(az_env):
+    """`help_of(command)`: the Result of the real `az vm jit [command] -h` (the group's help for ''), run once per
+    command in this test process and shared by the tests that read that help (it is the same text each time)."""
+    az, seen = az_env.login('admin'), {}
+
+    def help_of(command):
+        if command not in seen:
+            seen[command] = az.run(*(['vm', 'jit'] + ([command] if command else []) + ['-h']), output=None)
+        return seen[command]
+    return help_of
+
+
+def test_group_help_lists_every_command(help_of):
     commands = _our_commands()
     assert len(commands) >= 7
-    result = az.run('vm', 'jit', '-h', output=None)
+    result = help_of('')
     assert result.code == 0, result
     listed = [line.split(':')[0].strip() for line in _sections(result.stdout)['Commands']
               if re.match(r'^    [\w-]+\s+:', line)]
@@ -60,8 +73,8 @@ def test_group_help_lists_every_command(az):
 
 
 @pytest.mark.parametrize('command', _our_commands())
-def test_each_command_help_documents_every_parameter_and_has_examples(az, command):
-    result = az.run('vm', 'jit', command, '-h', output=None)
+def test_each_command_help_documents_every_parameter_and_has_examples(help_of, command):
+    result = help_of(command)
     assert result.code == 0, result
     sections = _sections(result.stdout)
     parameters = 0
@@ -100,16 +113,16 @@ def _parameter_help(help_text):
 
 
 @pytest.mark.parametrize('command', _our_commands())
-def test_no_parameter_help_states_its_default_twice(az, command):
-    result = az.run('vm', 'jit', command, '-h', output=None)
+def test_no_parameter_help_states_its_default_twice(help_of, command):
+    result = help_of(command)
     assert result.code == 0, result
     doubled = {name: text for name, text in _parameter_help(result.stdout).items() if text.count('Default:') > 1}
     assert not doubled
 
 
 @pytest.mark.parametrize('command', [''] + _our_commands())
-def test_long_summary_is_wrapped_as_one_paragraph(az, command):
-    result = az.run(*(['vm', 'jit'] + ([command] if command else []) + ['-h']), output=None)
+def test_long_summary_is_wrapped_as_one_paragraph(help_of, command):
+    result = help_of(command)
     assert result.code == 0, result
     title = 'Group' if not command else 'Command'
     summary = []

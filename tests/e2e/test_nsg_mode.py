@@ -10,11 +10,12 @@ the output of `show`/`list`, the exit code and the error line, and which writes 
 """
 import datetime as dt
 import json
+import uuid
 
 import pytest
 
 from tests.harness import (ALLOW_ANY_SSH, PRODUCT_RULE_PREFIX, enable, error_lines, jit_tags, product_rules, rules,
-                           rules_by_name, source_of, vm_rules, writes_since)
+                           rules_by_name, shared_setup, source_of, vm_rules, writes_since)
 from tests.standin import security
 
 FALLBACK_WARNING = 'using NSG mode'
@@ -250,6 +251,22 @@ def test_allow_any_rule_to_the_vms_application_security_group_is_removed(az, sta
 
 
 # -- bad input -------------------------------------------------------------------------------------------
+@pytest.fixture(name='refusing', scope='module')
+def fixture_refusing(az_env, standin):
+    """(resource group, VM) of one VM enabled in NSG mode (no Defender plan) with the defaults, shared by the tests
+    of requests that must be refused: each of them checks that it wrote nothing, so none of them can change what
+    the next one sees."""
+    rg = 'rg-refuse-' + uuid.uuid4().hex[:8]
+    vm = standin.vm(rg, 'vm1')
+    security.set_defender_plan(standin.world, False)
+    try:
+        with shared_setup(standin, az_env):
+            enable(az_env.login('admin'), rg, 'vm1')
+    finally:
+        security.set_defender_plan(standin.world, True)
+    return rg, vm
+
+
 @pytest.mark.parametrize('args, names', [
     (['--ports', '22', '--duration', '25h', '--source', '198.51.100.1'], ['25h']),
     (['--ports', '22/icmp', '--source', '198.51.100.1'], ['icmp']),
@@ -259,9 +276,8 @@ def test_allow_any_rule_to_the_vms_application_security_group_is_removed(az, sta
     (['--ports', '22', '--duration', '4h'], ['4h', 'maximum']),
 ], ids=['duration-25h', 'icmp', 'cidr-33', 'port-not-in-policy', 'above-policy-maximum',
         'above-policy-maximum-no-source'])
-def test_bad_request_exits_2_with_one_error_line_and_writes_nothing(az, standin, rg, defender_off, args, names):
-    vm = standin.vm(rg, 'vm1')
-    enable(az, rg, 'vm1')
+def test_bad_request_exits_2_with_one_error_line_and_writes_nothing(az, standin, refusing, defender_off, args, names):
+    rg, vm = refusing
     before = rules(standin, vm['nsg_id'])
     tags = dict(standin.world.get(vm['id'])['tags'])
     mark = len(standin.world.requests)
