@@ -52,30 +52,35 @@ class Scope:  # pylint: disable=too-few-public-methods
     def vm_of(self, happening, home):
         """(vm id, vm name) the happening is about, (None, None) when it names no VM, or False when it is outside
         the scope. `home`: the event came from the log of the scope's own resource group. A PIM request at one of
-        the VMs' gates (`at_gate`) always belongs: the permission it asks for covers them, whatever its text says."""
+        the VMs' gates (`at_gate`) that names no VM belongs (the permission it asks for covers them); one that names
+        another VM is that VM's."""
         extra = happening.extra or {}
-        at_gate = extra.get('at_gate')
         if happening.vm_id:
-            found = self.by_id.get(happening.vm_id.lower())
+            return self._by_id(happening.vm_id)
+        if happening.vm_key or extra.get('vmName'):
+            found = self.by_key.get(happening.vm_key) if happening.vm_key else self._by_name(extra)
             if found:
                 return found.id, found.name
-            in_group = self.group and f'/resourcegroups/{self.group}/' in happening.vm_id.lower()
-            return self._as_recorded(happening.vm_id) if in_group else False   # another VM's, even at a shared gate
-        if happening.vm_key:
-            found = self.by_key.get(happening.vm_key)
-            if found:
-                return found.id, found.name
-        elif extra.get('vmName'):
-            found = self.by_name.get(extra['vmName'].lower())
-            destination = extra.get('destination')
-            if found and destination and found.private_ip and destination != found.private_ip:
-                return False    # a VM of the same name elsewhere (Defender's descriptions name VMs by name only)
-            if found:
-                return found.id, found.name
-            return (None, extra['vmName']) if self.group and home else False
-        if at_gate or (self.group and home):
-            return None, None
-        return False
+            if found is False or not (self.group and home):
+                return False
+            return (None, None) if happening.vm_key else (None, extra['vmName'])
+        return (None, None) if extra.get('at_gate') or (self.group and home) else False
+
+    def _by_id(self, vm_id):
+        found = self.by_id.get(vm_id.lower())
+        if found:
+            return found.id, found.name
+        in_group = self.group and f'/resourcegroups/{self.group}/' in vm_id.lower()
+        return (vm_id, vm_id.rstrip('/').rsplit('/', 1)[-1]) if in_group else False
+
+    def _by_name(self, extra):
+        """The target Defender's description names, None when none of them, False when one of that name is not at
+        the rule's address (a VM of the same name elsewhere: descriptions name VMs by name only)."""
+        found = self.by_name.get(extra['vmName'].lower())
+        destination = extra.get('destination')
+        if found and destination and found.private_ip and destination != found.private_ip:
+            return False
+        return found
 
 
 class Entry:  # pylint: disable=too-many-instance-attributes  # one field per column of the log
