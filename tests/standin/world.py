@@ -257,6 +257,7 @@ class World:
         self.assignments = []
         self.resources = {}          # lower-case resource id -> resource body (the ARM JSON)
         self.activity_log = []       # EventData dicts, oldest first
+        self.activity_by_group = {}  # resource group (lower) -> its events in activity_log, oldest first
         self.requests = []           # LoggedRequest, oldest first
         self.faults = []
         self.schema_violations = []  # (method, path, message)
@@ -448,10 +449,14 @@ class World:
         }
         if body_text:
             start_id = str(uuid.uuid4())
-            self.activity_log.append(dict(
+            self._log_event(dict(
                 event, eventDataId=start_id, eventName={'value': 'BeginRequest', 'localizedValue': 'Begin request'},
                 id='{}/events/{}/ticks/{}'.format(resource_id, start_id, int(now.timestamp() * 10**7)),
                 level='Informational', status={'value': 'Started', 'localizedValue': 'Started'},
                 subStatus={'value': '', 'localizedValue': ''}, properties={'requestbody': body_text}))
-        self.activity_log.append(event)
+        self._log_event(event)
         return event
+
+    def _log_event(self, event):
+        self.activity_log.append(event)
+        self.activity_by_group.setdefault(event['resourceGroupName'].lower(), []).append(event)
