@@ -9,11 +9,15 @@ Azure accepts a time range plus ONE scope per query (resourceGroupName, resource
 correlationId); everything else is filtered here, client-side. Events arrive minutes late, so a missing event
 means "not known (yet)", never "did not happen"."""
 from azext_jit.times import stamp
-from azext_jit.wire import wire
+
+API = '2015-04-01'
 
 
 def events(azure, since, scope, value, select):
     """The events since `since` within one scope (`scope` = 'resourceGroupName' or 'resourceUri' ...), as ARM's
-    JSON; the SDK's HttpResponseError when the log cannot be read (each caller says what that means for it)."""
-    return [wire(e) for e in azure.monitor.activity_logs.list(
-        filter=f"eventTimestamp ge '{stamp(since)}' and {scope} eq '{value}'", select=select)]
+    JSON, every page (plain REST: the monitor SDK's models are not needed to read JSON); azure-core's
+    HttpResponseError when the log cannot be read (each caller says what that means for it)."""
+    return azure.rest.list(f'/subscriptions/{azure.subscription_id}/providers/microsoft.insights/eventtypes/'
+                           'management/values', API,
+                           **{'$filter': f"eventTimestamp ge '{stamp(since)}' and {scope} eq '{value}'",
+                              '$select': select})

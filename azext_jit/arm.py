@@ -92,6 +92,13 @@ class Azure:
 
     @property
     def network(self):
+        """The network operations the extension uses: reads over plain REST (`NetworkReads`), rule writes through
+        azure-mgmt-network (its long-running-operation handling). Importing that SDK costs about a quarter of a
+        second of CPU per command (its models), which only the commands that write rules now pay."""
+        return self._client('network-reads', lambda: NetworkReads(self))
+
+    @property
+    def network_sdk(self):
         from azure.mgmt.network import NetworkManagementClient
         # Azure answers long-running rule writes with Retry-After; without one, poll every second, not every 30.
         return self._client('network', lambda: self._factory(NetworkManagementClient, polling_interval=1))
@@ -107,11 +114,6 @@ class Azure:
         return self._client('resources', lambda: self._factory(ResourceManagementClient, polling_interval=1))
 
     @property
-    def monitor(self):
-        from azure.mgmt.monitor import MonitorManagementClient
-        return self._client('monitor', lambda: self._factory(MonitorManagementClient))
-
-    @property
     def rest(self):
         """Plain ARM REST (`rest.RestClient`) for the Microsoft.Authorization APIs that approval uses."""
         from azext_jit.rest import RestClient
@@ -119,3 +121,53 @@ class Azure:
 
     def now(self):
         return self.clock.now()
+
+
+NETWORK_API = '2026-03-01'   # what azure-mgmt-network 33.1 sends: reads and writes speak the same version
+
+
+class _Reads:
+    """One network resource type's reads, as the SDK's operation group names them: the JSON Azure sent."""
+
+    def __init__(self, azure, kind):
+        self._azure = azure
+        self._kind = kind
+
+    def _base(self, resource_group_name=None):
+        group = f'/resourceGroups/{resource_group_name}' if resource_group_name else ''
+        return f'/subscriptions/{self._azure.subscription_id}{group}/providers/Microsoft.Network/{self._kind}'
+
+    def get(self, resource_group_name, name, expand=None):
+        query = {'$expand': expand} if expand else {}
+        return self._azure.rest.get(f'{self._base(resource_group_name)}/{name}', NETWORK_API, **query)
+
+    def list(self, resource_group_name):
+        return self._azure.rest.list(self._base(resource_group_name), NETWORK_API)
+
+    def list_all(self):
+        return self._azure.rest.list(self._base(), NETWORK_API)
+
+
+class _SubnetReads:  # pylint: disable=too-few-public-methods  # as the SDK's operation group
+    """Subnets, read as `subnets.get(group, virtual network, subnet)`."""
+
+    def __init__(self, azure):
+        self._vnets = _Reads(azure, 'virtualNetworks')
+
+    def get(self, resource_group_name, virtual_network_name, subnet_name):
+        return self._vnets.get(resource_group_name, f'{virtual_network_name}/subnets/{subnet_name}')
+
+
+class NetworkReads:  # pylint: disable=too-few-public-methods  # operation groups, as attributes
+    """`azure.network`: NICs, subnets and NSGs read over plain ARM REST on the same pipeline as the SDK clients
+    (sign-in, retries, `--debug`, Azure's clock); `security_rules` (writes) is the SDK's."""
+
+    def __init__(self, azure):
+        self.network_interfaces = _Reads(azure, 'networkInterfaces')
+        self.network_security_groups = _Reads(azure, 'networkSecurityGroups')
+        self.subnets = _SubnetReads(azure)
+        self._azure = azure
+
+    @property
+    def security_rules(self):
+        return self._azure.network_sdk.security_rules

@@ -12,6 +12,7 @@
 - Only when the log holds PIM requests: PIM's requests in those resource groups (one list each) and each approval
   (one read each). Which gate is which mode's is told from the ids alone (`JitMode.gate_for`).
 """
+from azext_jit import activity_log
 from azext_jit.audit.story import Scope, timeline
 from azext_jit.audit.window import may_still_arrive
 from azext_jit.log import get_logger
@@ -19,7 +20,6 @@ from azext_jit.times import stamp
 
 logger = get_logger(__name__)
 
-LOG_API = '2015-04-01'
 SELECT = ('eventTimestamp,caller,claims,operationName,operationId,resourceId,resourceGroupName,status,'
           'correlationId,eventDataId,properties')
 MAX_PAGES = 500
@@ -29,7 +29,7 @@ def activity(azure, group, start, end):
     """Every event of resource group `group` between `start` and `end`, following `nextLink`."""
     from urllib.parse import parse_qsl, urlsplit
     path = f'/subscriptions/{azure.subscription_id}/providers/microsoft.insights/eventtypes/management/values'
-    answer = azure.rest.get(path, LOG_API, **{
+    answer = azure.rest.get(path, activity_log.API, **{
         '$filter': f"eventTimestamp ge '{stamp(start)}' and eventTimestamp le '{stamp(end)}' and "
                    f"resourceGroupName eq '{group}'", '$select': SELECT})
     events, pages = list((answer or {}).get('value') or []), 1
