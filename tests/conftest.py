@@ -85,10 +85,6 @@ def defender_off(standin):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'expects_violation: the test sends a body the swagger refuses on purpose')
-    # With workers (-n), an idle one takes tests queued on a busy one (xdist's worksteal), so that the run does not
-    # end with one worker still holding a queue of long tests while the others wait.
-    if getattr(config.option, 'numprocesses', None) and getattr(config.option, 'dist', None) == 'load':
-        config.option.dist = 'worksteal'
 
 
 # Tests that spend most of their time waiting (Retry-After, Defender's late rules, faults), scheduled first: with
@@ -102,15 +98,9 @@ _WAITING_FIRST = ('tests/reliability/test_faults.py', 'tests/reliability/test_co
                   'tests/e2e/test_request_limits.py', 'tests/e2e/test_nsg_mode.py', 'tests/e2e/test_defender.py')
 
 
-# Tests that take well under a second each, handed out last: they fill the gaps while the last long ones finish.
-_FILLERS = ('tests/unit/', 'tests/conformance/')
-
-
 def pytest_collection_modifyitems(items):
     def rank(item):
         path = item.nodeid.split('::', 1)[0]
-        if path.startswith(_FILLERS):
-            return len(_WAITING_FIRST) + 1
         return next((i for i, prefix in enumerate(_WAITING_FIRST) if path.startswith(prefix)), len(_WAITING_FIRST))
     items.sort(key=rank)   # stable: the order within each group stays as collected, the same on every worker
 
