@@ -74,12 +74,17 @@ class RestClient:
     def post(self, path, api_version, body=None):
         return self.send('POST', path, api_version, body=body)
 
-    def list(self, path, api_version, **query):
-        """Every item of a paged list (`value` and `nextLink`)."""
+    def list(self, path, api_version, max_pages=MAX_PAGES, on_cut=None, **query):
+        """Every item of a paged list (`value` and `nextLink`), up to `max_pages` pages; `on_cut(pages)` is called
+        when more were left unread."""
         answer = self.get(path, api_version, **query)
         items = list((answer or {}).get('value') or [])
         pages = 1
-        while answer and answer.get('nextLink') and pages < MAX_PAGES:
+        while answer and answer.get('nextLink'):
+            if pages >= max_pages:
+                if on_cut:
+                    on_cut(pages)
+                break
             link = answer['nextLink']
             parts = urlsplit(link)
             # a nextLink carries its own api-version and skip token: send it as given

@@ -158,7 +158,3 @@ def base(event, action, **facts):
                      actor=DEFENDER if defender else USER,
                      result='Succeeded' if status(event) in SUCCEEDED else 'Failed',
                      correlation_id=str(event.get('correlationId') or '') or None, **facts)
-
-
-def last_segment(rid):
-    return rid.rstrip('/').rsplit('/', 1)[-1]

@@ -26,24 +26,16 @@ MAX_PAGES = 500
 
 
 def activity(azure, group, start, end):
-    """Every event of resource group `group` between `start` and `end`, following `nextLink`."""
-    from urllib.parse import parse_qsl, urlsplit
-    path = f'/subscriptions/{azure.subscription_id}/providers/microsoft.insights/eventtypes/management/values'
-    answer = azure.rest.get(path, activity_log.API, **{
-        '$filter': f"eventTimestamp ge '{stamp(start)}' and eventTimestamp le '{stamp(end)}' and "
-                   f"resourceGroupName eq '{group}'", '$select': SELECT})
-    events, pages = list((answer or {}).get('value') or []), 1
-    while answer and answer.get('nextLink'):
-        if pages >= MAX_PAGES:
-            logger.warning('The Activity Log of resource group %s has more than %d pages in this range: only the '
-                           'first %d were read. Narrow the range with --start-time/--end-time.', group, pages, pages)
-            break
-        parts = urlsplit(answer['nextLink'])
-        answer = azure.rest.send('GET', f'{azure.rest.base_url}{parts.path}', None, query=dict(parse_qsl(parts.query)))
-        events += (answer or {}).get('value') or []
-        pages += 1
+    """Every event of resource group `group` between `start` and `end` (every page, up to MAX_PAGES), one per
+    operation."""
     from azext_jit.audit.happenings import merge_phases
-    return merge_phases([e for e in events if isinstance(e, dict)])
+
+    def cut(pages):
+        logger.warning('The Activity Log of resource group %s has more than %d pages in this range: only the first %d '
+                       'were read. Narrow the range with --start-time/--end-time.', group, pages, pages)
+    found = activity_log.events(azure, start, 'resourceGroupName', group, SELECT, until=end, max_pages=MAX_PAGES,
+                                on_cut=cut)
+    return merge_phases([e for e in found if isinstance(e, dict)])
 
 
 def _targets(azure, group, vm_name):

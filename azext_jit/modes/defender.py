@@ -767,6 +767,7 @@ def trail_of_event(event, title):
     deleted; an `initiate` (a request: who, ports, source, end, justification; a failed one was refused); and
     Defender's own NSG rules written and deleted (by its first-party application: `actor` Defender for Cloud)."""
     from azext_jit.audit import happenings as h
+    from azext_jit.pim.client import last_segment
     from azext_jit.pim.asks import split_link
     op = h.operation(event)
     if not h.ended(event):
@@ -787,9 +788,9 @@ def trail_of_event(event, title):
                        extra={'policy': rid.lower()})
                 for vm_id, ports in _body_vms(body)] or \
             [h.base(event, 'ask', mode=title, extra={'policy': rid.lower()})]
-    if op not in (RULE_WRITE, RULE_DELETE) or not _RULE_NAME_RE.match(h.last_segment(rid)):
+    if op not in (RULE_WRITE, RULE_DELETE) or not _RULE_NAME_RE.match(last_segment(rid)):
         return []
-    allow = h.last_segment(rid).lower().startswith('securitycenter-jitrule-')
+    allow = last_segment(rid).lower().startswith('securitycenter-jitrule-')
     props = (body.get('properties') if isinstance(body.get('properties'), dict) else body) if op == RULE_WRITE \
         else {}
     named = _FOR_VM_RE.search(str(props.get('description') or ''))

@@ -514,6 +514,7 @@ def trail_of_rule_event(event, title):
     port), deleted is that port closed. What the caller sent (source, end, requester, justification in the
     description) is read with bounds."""
     from azext_jit.audit import happenings as h
+    from azext_jit.pim.client import last_segment
     from azext_jit.addresses import normalize_if_valid
     from azext_jit.nsg.rules import port_ranges, rule_properties
     from azext_jit.pim.asks import split_link
@@ -521,7 +522,7 @@ def trail_of_rule_event(event, title):
     if op not in (RULE_WRITE_ACTION, RULE_DELETE_ACTION) or not h.ended(event):
         return []
     rid = h.resource_id(event)
-    name = records.parse_rule_name(h.last_segment(rid))
+    name = records.parse_rule_name(last_segment(rid))
     if name is None:
         return []
     writing = op == RULE_WRITE_ACTION
