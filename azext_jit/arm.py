@@ -45,21 +45,32 @@ class AzureClock:
 class Azure:
     """SDK clients bound to one subscription, sharing one AzureClock."""
 
-    def __init__(self, factory, subscription_id):
-        self._factory = factory
+    def __init__(self, factory, subscription_id, clock=None):
+        self._factory = factory   # factory(client type, subscription id, **kwargs): a client bound to that subscription
         self.subscription_id = subscription_id
-        self.clock = AzureClock()
+        self.clock = clock or AzureClock()
         self._clients = {}
         self.nsgs = {}   # NSGs read during this command (nsg_ops keeps it truthful)
+        self._others = {subscription_id.lower(): self}
+
+    def for_subscription(self, subscription_id):
+        """The same sign-in and clock, bound to another subscription (fleet commands: one per subscription they
+        write to or read per-subscription APIs of). Created once per command and subscription."""
+        key = subscription_id.lower()
+        if key not in self._others:
+            other = Azure(self._factory, subscription_id, self.clock)
+            other._others = self._others   # pylint: disable=protected-access  # one family shares them
+            self._others[key] = other
+        return self._others[key]
 
     @classmethod
     def from_cli(cls, cmd):
         from azure.cli.core.commands.client_factory import get_mgmt_service_client, get_subscription_id
         clock_holder = {}
 
-        def factory(client_type, **kwargs):
-            return get_mgmt_service_client(cmd.cli_ctx, client_type, raw_response_hook=clock_holder['clock'].observe,
-                                           **kwargs)
+        def factory(client_type, subscription_id, **kwargs):
+            return get_mgmt_service_client(cmd.cli_ctx, client_type, subscription_id=subscription_id,
+                                           raw_response_hook=clock_holder['clock'].observe, **kwargs)
         azure = cls(factory, get_subscription_id(cmd.cli_ctx))
         clock_holder['clock'] = azure.clock
         return azure
@@ -69,12 +80,12 @@ class Azure:
         """For code outside `az` (the cleanup runner): any azure-identity credential."""
         clock_holder = {}
 
-        def factory(client_type, **kwargs):
+        def factory(client_type, subscription, **kwargs):
             extra = {}
             if base_url:
                 extra['base_url'] = base_url
                 extra['credential_scopes'] = [f"{base_url.rstrip('/')}/.default"]
-            return client_type(credential, subscription_id, raw_response_hook=clock_holder['clock'].observe,
+            return client_type(credential, subscription, raw_response_hook=clock_holder['clock'].observe,
                                **extra, **kwargs)
         azure = cls(factory, subscription_id)
         clock_holder['clock'] = azure.clock
@@ -88,7 +99,7 @@ class Azure:
     @property
     def compute(self):
         from azure.mgmt.compute import ComputeManagementClient
-        return self._client('compute', lambda: self._factory(ComputeManagementClient))
+        return self._client('compute', lambda: self._factory(ComputeManagementClient, self.subscription_id))
 
     @property
     def network(self):
@@ -101,23 +112,25 @@ class Azure:
     def network_sdk(self):
         from azure.mgmt.network import NetworkManagementClient
         # Azure answers long-running rule writes with Retry-After; without one, poll every second, not every 30.
-        return self._client('network', lambda: self._factory(NetworkManagementClient, polling_interval=1))
+        sub = self.subscription_id
+        return self._client('network', lambda: self._factory(NetworkManagementClient, sub, polling_interval=1))
 
     @property
     def security(self):
         from azure.mgmt.security import SecurityCenter
-        return self._client('security', lambda: self._factory(SecurityCenter))
+        return self._client('security', lambda: self._factory(SecurityCenter, self.subscription_id))
 
     @property
     def resources(self):
         from azure.mgmt.resource import ResourceManagementClient
-        return self._client('resources', lambda: self._factory(ResourceManagementClient, polling_interval=1))
+        sub = self.subscription_id
+        return self._client('resources', lambda: self._factory(ResourceManagementClient, sub, polling_interval=1))
 
     @property
     def rest(self):
         """Plain ARM REST (`rest.RestClient`) for the Microsoft.Authorization APIs that approval uses."""
         from azext_jit.rest import RestClient
-        return self._client('rest', lambda: self._factory(RestClient))
+        return self._client('rest', lambda: self._factory(RestClient, self.subscription_id))
 
     def now(self):
         return self.clock.now()
