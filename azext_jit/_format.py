@@ -33,6 +33,21 @@ def transform_list_table(result):
     return rows
 
 
+def transform_exposure_table(result):
+    """One row per exposed VM, door and port; with --protect, the exposed rows (what was protected is in the JSON)."""
+    rows = result.get('exposed') if isinstance(result, dict) else result
+    out = []
+    for row in rows or []:
+        jit = row.get('jit') or {}
+        out.append(OrderedDict([
+            ('Subscription', row.get('subscription')), ('ResourceGroup', row.get('resourceGroup')),
+            ('VM', row.get('vm')), ('Port', row.get('port')), ('PublicIp', row.get('publicIp')),
+            ('LetInBy', '; '.join(f"{r.get('nsg')}/{r.get('name')} ({r.get('priority')})"
+                                  for r in row.get('rules') or []) or row.get('reason') or ''),
+            ('Jit', jit.get('mode') or 'no')]))
+    return out
+
+
 def transform_show_table(result):
     rows = transform_list_table([result]) if result.get('enabled') else [
         OrderedDict([('VM', result['vm']), ('Status', 'JIT not enabled')])]

@@ -60,7 +60,11 @@ examples:
 
 helps['vm jit list'] = """
 type: command
-short-summary: List JIT-enabled VMs and their requests in a resource group or the subscription.
+short-summary: List JIT-enabled VMs and their requests in a resource group, the subscription, or many subscriptions.
+long-summary: >
+    With --subscriptions or --all-subscriptions, VMs, NICs and NSGs are read through Azure Resource Graph (a few
+    paged queries, whatever the number of VMs; its data can be a few minutes old) and Defender's JIT policies with
+    one list per subscription; each VM's entry then names its subscription.
 examples:
   - name: Active access in a resource group, as a table.
     text: az vm jit list --resource-group MyResourceGroup --status active -o table
@@ -68,6 +72,34 @@ examples:
     text: az vm jit list --query "[].vm"
   - name: Requests under approval that wait for your decision, and your own still waiting (waitingFor).
     text: az vm jit list --status pending -o table
+  - name: Open access right now, in every subscription you can see.
+    text: az vm jit list --all-subscriptions --status active -o table
+"""
+
+helps['vm jit exposure'] = """
+type: command
+short-summary: Find VMs whose management ports the internet can reach, and whether JIT protects them.
+long-summary: >
+    Reads every VM, NIC, public IP, NSG and VNet of the subscriptions (or management groups) through Azure
+    Resource Graph in a few paged queries. A VM is exposed on a port when one of its IP configurations has a public
+    IP and both NSGs on the path (the subnet's, then the NIC's, each in priority order with its default rules) let
+    the internet in: a source of *, Any, Internet, 0.0.0.0/0, ::/0, or a public range of /16 or wider (/48 for
+    IPv6). With no NSG on the NIC or subnet, a Basic public IP is open and a Standard one closed. Each row names
+    the rules that let it in and the VM's JIT mode, if any; a summary line goes to standard error. --protect runs
+    `az vm jit enable` (with --ports and enable's defaults) on every exposed VM without JIT, each read fresh from
+    ARM first; it asks before removing rules, as enable does (--yes for scripts, --dry-run to see the changes).
+    Not covered - ports opened through a load balancer's inbound NAT rules or an Azure Firewall.
+examples:
+  - name: Exposed VMs of the current subscription, as a table.
+    text: az vm jit exposure -o table
+  - name: Exposed VMs of every subscription you can see, checking SSH, RDP and WinRM.
+    text: az vm jit exposure --all-subscriptions --ports 22 3389 5986
+  - name: VMs below a management group that are exposed and have no JIT (their ids).
+    text: az vm jit exposure --management-groups Contoso-Prod --query "[?!jit.enabled].id" -o tsv
+  - name: See what enabling JIT on every exposed VM would change, then do it.
+    text: |
+        az vm jit exposure --all-subscriptions --protect --dry-run
+        az vm jit exposure --all-subscriptions --protect --yes
 """
 
 helps['vm jit request'] = """
@@ -150,13 +182,19 @@ examples:
 
 helps['vm jit cleanup'] = """
 type: command
-short-summary: Remove expired JIT allow rules in a resource group or the subscription.
-long-summary: Safe to run from a schedule, from any machine, at the same time as other commands.
+short-summary: Remove expired JIT allow rules in a resource group, the subscription, or many subscriptions.
+long-summary: >
+    Safe to run from a schedule, from any machine, at the same time as other commands. With --subscriptions or
+    --all-subscriptions, Azure Resource Graph finds the NSGs holding JIT allow rules in a few paged queries; each
+    such NSG is then read fresh from ARM and only what is still expired is removed, NSGs in parallel (one write at
+    a time per NSG, as Azure allows). A rule that cannot be removed is named, and the others still go.
 examples:
   - name: See what would be removed.
     text: az vm jit cleanup -g MyResourceGroup --dry-run
   - name: Clean up the whole subscription.
     text: az vm jit cleanup
+  - name: Clean up every subscription you can see, from a schedule.
+    text: az vm jit cleanup --all-subscriptions --only-show-errors
 """
 
 helps['vm jit log'] = """

@@ -97,12 +97,46 @@ def load_arguments(self, _):
         c.argument('status', get_enum_type(['active', 'pending', 'expired', 'all']),
                    help='Which requests to show.')
 
+    _fleet_arguments(self)
+
     _log_arguments(self)
 
     with self.argument_context('vm jit cleanup') as c:
         c.argument('dry_run', help='Show what would be removed, without removing anything.')
         c.argument('mode', get_enum_type(mode_choices()),
                    help='Only this mode\'s expired rules (`auto`: every mode that does not expire its own).')
+
+
+def _fleet_arguments(self):
+    """--subscriptions / --all-subscriptions (and --management-groups for exposure): read through Resource Graph."""
+    from azure.cli.core.commands.parameters import get_enum_type
+    from azext_jit import _validators as v
+    from azext_jit.modes import mode_choices
+    for command in ('list', 'cleanup', 'exposure'):
+        with self.argument_context(f'vm jit {command}') as c:
+            c.argument('subscriptions', options_list=['--subscriptions'], nargs='+', metavar='SUBSCRIPTION_ID',
+                       arg_group='Fleet', validator=v.validate_subscription_ids,
+                       help='Subscriptions to cover, by id, read through Azure Resource Graph (at most 1000 per '
+                            'query; more are read in batches). Default: the current subscription.')
+            c.argument('all_subscriptions', options_list=['--all-subscriptions'], action='store_true',
+                       arg_group='Fleet',
+                       help='Cover every enabled subscription of the current tenant that `az account list` shows, '
+                            'through Azure Resource Graph.')
+            c.argument('resource_group_name', id_part=None,
+                       help='Only VMs of resource groups of this name (in every subscription covered).')
+    with self.argument_context('vm jit exposure') as c:
+        c.argument('management_groups', options_list=['--management-groups'], nargs='+', metavar='GROUP_ID',
+                   arg_group='Fleet', validator=v.validate_management_groups,
+                   help='Management groups to cover (at most 10), by id: every subscription below them.')
+        c.argument('ports', help='Management ports to check, each optionally PORT/PROTOCOL. Default: 22 3389.')
+        c.argument('protect', options_list=['--protect'], action='store_true',
+                   help='Enable JIT (as `az vm jit enable` with these --ports and its defaults) on every exposed VM '
+                        'that has none. Each VM is read fresh from ARM first.')
+        c.argument('dry_run', help='With --protect: print what enable would change, without writing anything.')
+        c.argument('yes', options_list=['--yes', '-y'], action='store_true',
+                   help='With --protect: do not ask before removing rules that let any source reach a protected port.')
+        c.argument('mode', get_enum_type(mode_choices()),
+                   help='With --protect: the mode enable uses (default `auto`, as enable chooses).')
 
 
 def _log_arguments(self):

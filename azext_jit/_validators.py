@@ -51,3 +51,57 @@ def validate_source(namespace):
 def validate_allowed_sources(namespace):
     from azext_jit.addresses import normalize_prefix
     _parse(namespace, 'allowed_sources', lambda values: [normalize_prefix(v) for v in values])
+
+
+def _fleet_scope_conflicts(namespace):
+    from azext_jit.errors import UsageError
+    named = [flag for flag, attribute in (('--subscriptions', 'subscriptions'),
+                                          ('--all-subscriptions', 'all_subscriptions'),
+                                          ('--management-groups', 'management_groups'))
+             if getattr(namespace, attribute, None)]
+    if len(named) > 1:
+        raise UsageError(f"{' and '.join(named)} cannot be used together.",
+                         'Name subscriptions, or management groups, or use --all-subscriptions: one of them.')
+
+
+def validate_subscription_ids(namespace):
+    """Subscription ids (GUIDs), each once; not beside --all-subscriptions or --management-groups."""
+    import re
+    from azext_jit.errors import BadInput
+
+    def parse(values):
+        for value in values:
+            if not re.fullmatch(r'[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}', str(value).strip()):
+                raise BadInput(f"'{value}' is not a subscription id.",
+                               'Give subscription ids (GUIDs), as `az account list --query [].id -o tsv` prints them.')
+        return list(dict.fromkeys(str(v).strip().lower() for v in values))
+    _parse_scope(namespace, 'subscriptions', parse)
+
+
+def validate_management_groups(namespace):
+    """Management group ids (names, not display names): at most 10, as Resource Graph takes them."""
+    import re
+    from azext_jit.errors import BadInput
+
+    def parse(values):
+        groups = list(dict.fromkeys(str(v).strip() for v in values))
+        for value in groups:
+            if not re.fullmatch(r'[A-Za-z0-9_().-]{1,90}', value):
+                raise BadInput(f"'{value}' is not a management group id.",
+                               'Give the group\'s id (its name), as `az account management-group list --query '
+                               '[].name -o tsv` prints it.')
+        if len(groups) > 10:
+            raise BadInput(f'{len(groups)} management groups given; Resource Graph takes at most 10 per query.',
+                           'Name a parent group that holds them, or run the command once per set of 10.')
+        return groups
+    _parse_scope(namespace, 'management_groups', parse)
+
+
+def _parse_scope(namespace, attribute, parser):
+    from azext_jit.cli_errors import exit_bad_input
+    from azext_jit.errors import BadInput, UsageError
+    try:
+        _fleet_scope_conflicts(namespace)
+    except (BadInput, UsageError) as err:
+        exit_bad_input(err)
+    _parse(namespace, attribute, parser)

@@ -35,7 +35,7 @@ def _confirm_disable(cli_ctx, command_args):
 def load_command_table(self, _):
     from functools import partial
     from azext_jit._format import transform_list_table, transform_show_table, transform_request_table, \
-        transform_changes_table, transform_log_table
+        transform_changes_table, transform_log_table, transform_exposure_table
 
     with self.command_group('vm jit', is_preview=True, exception_handler=_handle_error) as g:
         g.custom_command('enable', 'enable_jit', table_transformer=transform_changes_table)
@@ -49,3 +49,4 @@ def load_command_table(self, _):
         g.custom_command('approve', 'approve_request')
         g.custom_command('deny', 'deny_request')
         g.custom_command('log', 'log_jit', table_transformer=transform_log_table)
+        g.custom_command('exposure', 'exposure_jit', table_transformer=transform_exposure_table)

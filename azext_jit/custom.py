@@ -6,6 +6,8 @@
 """Command handlers: each reads like the steps a user would name; the work is in the modules they call.
 
 Handlers never test a mode's name: they ask the mode what it does (`modes/base.py`)."""
+import contextlib
+
 from azext_jit.log import get_logger
 from azext_jit.modes import AUTO
 
@@ -61,11 +63,14 @@ def _show_approval(azure, target, held, view):
             view['policy']['requireApproval'] = True
 
 
-def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
+def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO,  # pylint: disable=too-many-arguments
+             subscriptions=None, all_subscriptions=False):
     """One VM list and, per mode, the fewest calls that read every policy of the scope; a VM's network is read only
-    when its mode keeps requests there."""
+    when its mode keeps requests there. Across subscriptions: through Resource Graph (`fleet.survey`)."""
     from azext_jit import views
     from azext_jit.targets import list_vms, target_from_vm, target_without_network
+    if subscriptions or all_subscriptions:
+        return _fleet_list(cmd, resource_group_name, status, mode, subscriptions, all_subscriptions)
     azure, modes = _session(cmd)
     vms = list_vms(azure, resource_group_name)
     modes.prefetch(resource_group_name, mode)
@@ -86,6 +91,70 @@ def list_jit(cmd, resource_group_name=None, status='all', mode=AUTO):
     return out
 
 
+def _fleet_list(cmd, resource_group_name, status, mode, subscriptions, all_subscriptions):
+    from azext_jit.fleet.survey import fleet_list
+    azure = _azure(cmd)
+    scope = _fleet_scope(cmd, azure, subscriptions, all_subscriptions, None, resource_group_name)
+    with _progress(cmd) as progress:
+        return fleet_list(azure, scope, status, mode, progress)
+
+
+def _azure(cmd):
+    from azext_jit.arm import Azure
+    return Azure.from_cli(cmd)
+
+
+def _fleet_scope(cmd, azure, subscriptions, all_subscriptions, management_groups, resource_group_name):
+    """Which subscriptions (or management groups) a fleet command reads: those named, every one `az account list`
+    shows (--all-subscriptions), or the current one. A configured default group does not narrow it."""
+    from azext_jit.fleet import scope
+    if getattr(resource_group_name, 'is_default', False):
+        resource_group_name = None
+    return scope.fleet_scope(cmd, azure, subscriptions, all_subscriptions, management_groups,
+                             resource_group_name and str(resource_group_name))
+
+
+@contextlib.contextmanager
+def _progress(cmd):
+    from azext_jit.fleet.progress import Progress
+    progress = Progress(cmd.cli_ctx)
+    try:
+        yield progress
+    finally:
+        progress.end()
+
+
+# -- exposure -----------------------------------------------------------------------------------------
+def exposure_jit(cmd, subscriptions=None, all_subscriptions=False,  # pylint: disable=too-many-arguments
+                 management_groups=None, resource_group_name=None, ports=None, protect=False, dry_run=False,
+                 yes=False, mode=AUTO):
+    """Every VM whose management ports the internet reaches, across subscriptions, from Resource Graph; with
+    --protect, `enable` on those without JIT."""
+    from azext_jit.errors import UsageError
+    from azext_jit.fleet import exposure
+    from azext_jit.fleet.survey import Survey
+    for flag, given in (('--dry-run', dry_run), ('--yes', yes), ('--mode', mode != AUTO)):
+        if given and not protect:
+            raise UsageError(f'{flag} goes with --protect.', f'Add --protect to enable JIT on what is found, or drop '
+                                                             f'{flag}.')
+    numbers = [(p.number, p.protocol) for p in ports or _default_ports()]
+    azure = _azure(cmd)
+    scope = _fleet_scope(cmd, azure, subscriptions, all_subscriptions, management_groups, resource_group_name)
+    with _progress(cmd) as progress:
+        survey = Survey(azure, scope, progress=progress)
+        rows = exposure.exposed(survey.estate, numbers, lambda vm: _mode_name(survey.holding(vm)))
+        logger.warning('%s', exposure.summary(rows, len(survey.vms()), len(survey.subscriptions())))
+        if not protect:
+            return rows
+        from azext_jit.fleet.protect import protect_exposed
+        policy = _enable_policy(ports, None, None)
+        return dict(protect_exposed(azure, rows, policy, mode, dry_run, yes, progress), exposed=rows)
+
+
+def _mode_name(held):
+    return held[0].name if held else None
+
+
 # -- enable / disable ---------------------------------------------------------------------------------
 def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_duration=None, allowed_sources=None,
                all_vms=False, mode=AUTO, dry_run=False, yes=False, require_approval=False, approvers=None,
@@ -101,20 +170,27 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
             resource_group_name = None
     policy = _enable_policy(ports, max_duration, allowed_sources)
     targets = _enable_targets(azure, resource_group_name, vm_name, all_vms)
-    chosen = [(target, modes.for_enable(target, mode)) for target in targets]
-    if mode != AUTO and not vm_name:   # a group in a mode asked for by name: skip what it cannot take, name it
-        chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]
-    plans = {target.id: protection.plan_conflicts(azure, target, policy, jit_mode, modes.each())
-             for target, jit_mode in chosen}
-    chosen = _with_closed_doors(azure, chosen, policy, plans, one_vm=bool(vm_name))
+    chosen, plans = plan_enable(azure, modes, targets, policy, mode, one_vm=bool(vm_name))
     approval_gate = gate.Gate(azure, approval, gate.longest_access(policy)) if approval else None
     if approval_gate:   # PIM, the role and the caller's permissions are checked before anything is written
         approval_gate.prepare(chosen)
     protection.confirm_removals(list(plans.values()), yes or dry_run)
-    results = _enable_chosen(azure, chosen, policy, plans, dry_run)
+    results = enable_chosen(azure, chosen, policy, plans, dry_run)
     if approval_gate:
         _gate_results(approval_gate, chosen, results, dry_run)
     return results[0] if vm_name else results
+
+
+def plan_enable(azure, modes, targets, policy, mode, one_vm):
+    """([(target, mode)], {vm id: conflicts plan}) for `enable`: each VM's mode, the rules it removes, and only the
+    VMs it can protect (one VM: refused with the reason; several: skipped and named). Reads only."""
+    from azext_jit import protection
+    chosen = [(target, modes.for_enable(target, mode)) for target in targets]
+    if mode != AUTO and not one_vm:   # a group in a mode asked for by name: skip what it cannot take, name it
+        chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]
+    plans = {target.id: protection.plan_conflicts(azure, target, policy, jit_mode, modes.each())
+             for target, jit_mode in chosen}
+    return _with_closed_doors(azure, chosen, policy, plans, one_vm), plans
 
 
 def _enable_policy(ports, max_duration, allowed_sources):
@@ -129,7 +205,7 @@ def _check_all_or_name(all_vms, vm_name):
                        'Name one VM with -g and -n, or protect every VM with --all (with -g: every VM of that group).')
 
 
-def _enable_chosen(azure, chosen, policy, plans, dry_run):
+def enable_chosen(azure, chosen, policy, plans, dry_run):
     """Each mode writes its VMs' policy (one write per mode, not one per VM), then each VM's conflicting rules go."""
     from azext_jit import protection
     from azext_jit.pim import record
@@ -427,11 +503,18 @@ def deny_request(cmd, request_id=None, reason=None, yes=False):
 
 
 # -- cleanup ------------------------------------------------------------------------------------------
-def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode=AUTO):
-    from azext_jit.arm import Azure
+def cleanup_jit(cmd, resource_group_name=None, dry_run=False, mode=AUTO,  # pylint: disable=too-many-arguments
+                subscriptions=None, all_subscriptions=False):
     from azext_jit.cleanup import cleanup
     from azext_jit.errors import AzureFailed
-    result = cleanup(Azure.from_cli(cmd), resource_group_name and str(resource_group_name), dry_run, mode)
+    azure = _azure(cmd)
+    if subscriptions or all_subscriptions:   # Resource Graph finds the rules; each NSG is read fresh before a write
+        from azext_jit.fleet.cleanup import fleet_cleanup
+        scope = _fleet_scope(cmd, azure, subscriptions, all_subscriptions, None, resource_group_name)
+        with _progress(cmd) as progress:
+            result = fleet_cleanup(azure, scope, dry_run, mode, progress)
+    else:
+        result = cleanup(azure, resource_group_name and str(resource_group_name), dry_run, mode)
     if result['failed']:
         raise AzureFailed(
             f"Removed {result['count']} expired rule(s), but {len(result['failed'])} could not be removed: "

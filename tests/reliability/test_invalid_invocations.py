@@ -117,6 +117,16 @@ CASES = [
     ('log-ids-not-a-vm', ['log', '--ids', '/subscriptions/{sub}/resourceGroups/{rg}'], 2, "not a VM's resource id"),
     ('log-ids-and-name', ['log', *N1, '--ids', '/subscriptions/{sub}/resourceGroups/{rg}/providers/'
                           'Microsoft.Compute/virtualMachines/n1'], 2, '--ids'),
+    # fleet scope: subscriptions by id, one way of naming the scope; exposure's write options need --protect
+    ('list-subscriptions-not-ids', ['list', '--subscriptions', 'Production'], 2, 'not a subscription id'),
+    ('cleanup-subscriptions-and-all', ['cleanup', '--subscriptions', '{sub}', '--all-subscriptions'], 2,
+     'cannot be used together'),
+    ('exposure-dry-run-without-protect', ['exposure', '--dry-run'], 2, '--protect'),
+    ('exposure-groups-and-subscriptions', ['exposure', '--management-groups', 'Prod', '--subscriptions', '{sub}'], 2,
+     'cannot be used together'),
+    ('exposure-management-group-quote', ['exposure', '--management-groups', "Prod'"], 2,
+     'not a management group id'),
+    ('exposure-port-0', ['exposure', '--ports', '0'], 2, 'port'),
 ]
 
 
