@@ -166,3 +166,47 @@ def is_narrow(prefix):
         return False
     network = ipaddress.ip_network(value)
     return network.prefixlen >= widest_length(network.version)
+
+
+# -- the internet: which sources count as "anyone out there" ---------------------------------------------------
+WIDE_IPV4 = 16   # a public IPv4 range of /16 (65,536 addresses) or wider counts as the internet
+WIDE_IPV6 = 48   # a public IPv6 range of /48 (one site's allocation) or wider counts as the internet
+_PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",   # RFC 1918
+    "100.64.0.0/10",                                   # RFC 6598, carrier-grade NAT
+    "fc00::/7"))                                       # RFC 4193, unique local IPv6
+# Service tags naming public addresses anyone can obtain: the internet itself, and every Azure customer's
+# public IPs (anyone can rent a VM there), whole or per region (AzureCloud.WestEurope).
+_WIDE_TAGS = frozenset({"internet", "azurecloud"})
+
+
+def internet_wide(prefix):
+    """True when a source lets the internet in, or so much of it that the difference does not matter. Never raises.
+
+    - any spelling of everyone: ``*``, ``Any``, ``Internet``, ``0.0.0.0/0``, ``::/0``;
+    - the ``AzureCloud`` service tag (and its regional forms such as ``AzureCloud.WestEurope``): every public IP of
+      Azure, which anyone can rent;
+    - a range of :data:`WIDE_IPV4` (/16) or wider for IPv4, :data:`WIDE_IPV6` (/48) or wider for IPv6, that is not
+      entirely private: private means inside RFC 1918 (10/8, 172.16/12, 192.168/16), 100.64/10 (carrier-grade
+      NAT) or fc00::/7 (unique local IPv6). A wide range that is only partly private (``0.0.0.0/1``) counts. No
+      other reserved range (loopback, link-local, multicast) is treated as private: the bound errs towards
+      "exposed".
+
+    Narrower public ranges (a /17, one address) are someone's, not everyone's. Other service tags
+    (``VirtualNetwork``, ``AzureLoadBalancer``, ``Storage``...) and invalid text are not the internet. A list (or
+    tuple) of prefixes is wide when any of its items is. Host bits are ignored (``20.1.2.3/8`` is ``20.0.0.0/8``).
+    """
+    if isinstance(prefix, (list, tuple, set, frozenset)):
+        return any(internet_wide(p) for p in prefix)
+    if prefix is None:
+        return False
+    value = str(prefix).strip().lower()
+    if is_any(value) or value.split(".", 1)[0] in _WIDE_TAGS:
+        return True
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    if network.prefixlen > (WIDE_IPV4 if network.version == 4 else WIDE_IPV6):
+        return False
+    return not any(network.version == private.version and network.subnet_of(private) for private in _PRIVATE_RANGES)

@@ -15,7 +15,9 @@ IP configuration with a public IP, on the primary NIC or another, is a door JIT 
 `enable` refuses a VM whose other door lets any source reach a protected port today, and warns by name about the
 others; `show` reports them. Finding them costs nothing more for a VM with one NIC (the primary NIC's other IP
 configurations come with its read), and one read per other NIC (the VM API cannot expand NICs), plus one per NSG
-and subnet on those doors' paths, only for `enable` and `show`.
+and subnet on those doors' paths, only for `enable` and `show`. Which rule decides for a door is `nsg/reach.py`'s,
+shared with the fleet's exposure report (`fleet/exposure.py`), which builds the same VmTarget from Resource Graph rows
+(`fleet/estate.py`).
 """
 from dataclasses import dataclass, field
 
@@ -47,6 +49,9 @@ class VmTarget:  # pylint: disable=too-many-instance-attributes  # one field per
     other_nic_ids: list = field(default_factory=list)   # the VM's NICs other than the primary one
     doors: list = None         # PublicDoors of the primary NIC read so far (other NICs: `public_doors`)
     doors_judged: bool = False  # whether `public_doors` has read every NIC and judged every door
+    # other NICs whose doors are not in `doors` yet (None: all of `other_nic_ids`; a target built from Resource Graph
+    # rows, fleet/estate.py, already holds the rest)
+    unread_nic_ids: list = None
 
     def describe(self):
         return f"VM '{self.name}' in resource group '{self.resource_group}'"
@@ -66,6 +71,7 @@ class PublicDoor:  # pylint: disable=too-many-instance-attributes  # one field p
     open_ports: list = field(default_factory=list)   # [(number, protocol)] any source reaches today
     opened_by: list = field(default_factory=list)    # 'nsg/rule' (or why) for each reason they are open
     narrow: list = field(default_factory=list)       # 'nsg/rule' of narrower allow rules reaching a protected port
+    public_ip_id: str = None   # the public IP resource's id
 
     @property
     def nic_name(self):
@@ -88,7 +94,7 @@ def _nic_refs(vm):
     return primary['id'], [n['id'] for n in nics if n is not primary and n.get('id')]
 
 
-def _doors_of_nic(nic, skip=None):
+def doors_of_nic(nic, skip=None):
     """PublicDoors of a NIC's (expanded) IP configurations with a public IP, except the configuration `skip`."""
     props = nic.get('properties') or {}
     nsg_id = (props.get('networkSecurityGroup') or {}).get('id')
@@ -101,8 +107,33 @@ def _doors_of_nic(nic, skip=None):
         doors.append(PublicDoor(nic['id'], config.get('name'), cprops.get('privateIPAddress'),
                                 (pip.get('properties') or {}).get('ipAddress'), (pip.get('sku') or {}).get('name'),
                                 nsg_id, (cprops.get('subnet') or {}).get('id'),
-                                [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')]))
+                                [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')],
+                                public_ip_id=pip.get('id')))
     return doors
+
+
+def primary_ip_config(nic):
+    """The NIC's primary IP configuration (the first one when none says so), or None."""
+    configs = (nic.get('properties') or {}).get('ipConfigurations') or []
+    return next((c for c in configs if (c.get('properties') or {}).get('primary')), configs[0] if configs else None)
+
+
+def fill_from_primary_nic(target, nic):
+    """What the VM's primary NIC (expanded: `ipConfigurations/publicIPAddress` inline) says: private and public IP,
+    subnet, ASGs, the other doors on it, and the NIC's own NSG (`nsg_scope` 'nic')."""
+    props = nic.get('properties') or {}
+    config = primary_ip_config(nic)
+    if config:
+        cprops = config.get('properties') or {}
+        target.private_ip = cprops.get('privateIPAddress')
+        target.subnet_id = (cprops.get('subnet') or {}).get('id')
+        pip = cprops.get('publicIPAddress') or {}
+        target.public_ip = (pip.get('properties') or {}).get('ipAddress')
+        target.asg_ids = [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')]
+    target.doors = doors_of_nic(nic, skip=config)
+    if (props.get('networkSecurityGroup') or {}).get('id'):
+        target.nsg_id, target.nsg_scope = props['networkSecurityGroup']['id'], 'nic'
+    return target
 
 
 def target_without_network(vm):
@@ -124,20 +155,8 @@ def target_from_vm(azure, vm, need_nsg=True):
     nic_parts = parse_resource_id(nic_id)
     nic = wire(azure.network.network_interfaces.get(nic_parts['resource_group'], nic_parts['name'],
                                                     expand='ipConfigurations/publicIPAddress'))
-    props = nic.get('properties') or {}
-    configs = props.get('ipConfigurations') or []
-    config = next((c for c in configs if (c.get('properties') or {}).get('primary')), configs[0] if configs else None)
-    if config:
-        cprops = config.get('properties') or {}
-        target.private_ip = cprops.get('privateIPAddress')
-        target.subnet_id = (cprops.get('subnet') or {}).get('id')
-        pip = cprops.get('publicIPAddress') or {}
-        target.public_ip = (pip.get('properties') or {}).get('ipAddress')
-        target.asg_ids = [a['id'] for a in cprops.get('applicationSecurityGroups') or [] if a.get('id')]
-    target.doors = _doors_of_nic(nic, skip=config)
-    if (props.get('networkSecurityGroup') or {}).get('id'):
-        target.nsg_id, target.nsg_scope = props['networkSecurityGroup']['id'], 'nic'
-    elif need_nsg:
+    fill_from_primary_nic(target, nic)
+    if not target.nsg_id and need_nsg:
         with_subnet_nsg(azure, target)
     return target
 
@@ -201,11 +220,11 @@ def public_doors(azure, target, ports, gone=frozenset()):
         return []
     if target.doors_judged:
         return target.doors
-    for nic_id in target.other_nic_ids:
+    for nic_id in target.other_nic_ids if target.unread_nic_ids is None else target.unread_nic_ids:
         parts = parse_resource_id(nic_id)
         nic = wire(azure.network.network_interfaces.get(parts['resource_group'], parts['name'],
                                                         expand='ipConfigurations/publicIPAddress'))
-        target.doors += _doors_of_nic(nic)
+        target.doors += doors_of_nic(nic)
     subnets = {target.subnet_id.lower(): target.nsg_id} if target.subnet_id and target.nsg_scope == 'subnet' else {}
     for door in target.doors:
         _judge_door(azure, door, ports, subnets, gone)
@@ -228,6 +247,8 @@ def _judge_door(azure, door, ports, subnets, gone):
     """Which protected ports any source reaches through `door`: inbound traffic meets the subnet's NSG, then the
     NIC's, and both must let it in; with neither, a Basic public IP is open and a Standard one closed."""
     from azext_jit.nsg import client as nsg_client
+    from azext_jit.nsg.reach import first_deciding_rule, rule_label
+    from azext_jit.nsg.rules import rule_allows_any_source
     nsg_ids = [i for i in (_subnet_nsg_id(azure, door.subnet_id, subnets), door.nic_nsg_id) if i]
     nsgs = [nsg_client.read_nsg(azure, i) for i in dict.fromkeys(nsg_ids)]
     for number, protocol in ports:
@@ -237,31 +258,15 @@ def _judge_door(azure, door, ports, subnets, gone):
                 door.opened_by.append('no network security group on its NIC or subnet, and a '
                                       f"{door.public_ip_sku or 'Basic'} public IP lets everything in")
             continue
-        verdicts = [_first_any_source_rule(nsg, number, protocol, door, gone) for nsg in nsgs]
+        verdicts = []
+        for nsg in nsgs:
+            rule, narrow = first_deciding_rule(nsg, number, protocol, door.private_ip, door.asg_ids,
+                                               rule_allows_any_source, gone)
+            door.narrow += [label for label in narrow if label not in door.narrow]
+            verdicts.append(rule_label(nsg, rule) if rule else None)
         if all(verdicts):
             door.open_ports.append((number, protocol))
             door.opened_by += [v for v in verdicts if v not in door.opened_by]
-
-
-def _first_any_source_rule(nsg, number, protocol, door, gone):
-    """'nsg/rule' of the rule that lets any source reach the port through this NSG, or None when the first rule
-    deciding for any source denies it (Azure's DenyAllInBound when no rule of the NSG does). Narrower allow rules
-    met on the way are noted on the door."""
-    from azext_jit.nsg.rules import (COVERS_YES, destination_coverage, is_allow, is_inbound, priority_of,
-                                     rule_allows_any_source, rule_covers_port, rules_of)
-    name = nsg.get('name') or parse_resource_id(nsg['id'])['name']
-    rules = [r for r in rules_of(nsg) if is_inbound(r) and (nsg['id'].lower(), r['name'].lower()) not in gone]
-    for rule in sorted(rules, key=lambda r: priority_of(r) or 0):
-        if not rule_covers_port(rule, number, protocol) or \
-                destination_coverage(rule, door.private_ip, door.asg_ids) != COVERS_YES:
-            continue
-        label = f"{name}/{rule['name']}"
-        if not rule_allows_any_source(rule):
-            if is_allow(rule) and label not in door.narrow:
-                door.narrow.append(label)
-            continue
-        return label if is_allow(rule) else None
-    return None
 
 
 def require_closed_doors(azure, target, policy, removing=(), removing_from=None):
