@@ -83,10 +83,11 @@ long-summary: >
     Reads every VM, NIC, public IP, NSG and VNet of the subscriptions (or management groups) through Azure
     Resource Graph in a few paged queries. A VM is exposed on a port when one of its IP configurations has a public
     IP and both NSGs on the path (the subnet's, then the NIC's, each in priority order with its default rules) let
-    the internet in: a source of *, Any, Internet, 0.0.0.0/0, ::/0, or a public range of /16 or wider (/48 for
-    IPv6). With no NSG on the NIC or subnet, a Basic public IP is open and a Standard one closed. Each row names
-    the rules that let it in and the VM's JIT mode, if any; a summary line goes to standard error. --protect runs
-    `az vm jit enable` (with --ports and enable's defaults) on every exposed VM without JIT, each read fresh from
+    the internet in: a source of *, Any, Internet, AzureCloud (any Azure customer), 0.0.0.0/0, ::/0, or a public
+    range of /16 or wider (/48 for IPv6). A deny rule ahead saves the door only when its source is any. With no
+    NSG on the NIC or subnet, a Basic public IP is open and a Standard one closed. Each row names the rules that
+    let it in and the VM's JIT mode, if any; a summary line goes to standard error. --protect runs `az vm jit
+    enable` (with --ports and enable's defaults) on every exposed VM without JIT, each read fresh from
     ARM first; it asks before removing rules, as enable does (--yes for scripts, --dry-run to see the changes).
     Not covered - ports opened through a load balancer's inbound NAT rules or an Azure Firewall.
 examples:
