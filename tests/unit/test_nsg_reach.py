@@ -130,3 +130,32 @@ def test_a_port_rule_for_udp_decides_for_udp_and_for_both():
     assert decide(nsg(rule), port=53, protocol='UDP')[0] == 'Dns'
     assert decide(nsg(rule), port=53, protocol='*')[0] == 'Dns'
     assert decide(nsg(rule), port=53, protocol='TCP')[0] is None
+
+
+def test_a_deny_for_the_other_ip_family_saves_nothing():
+    assert decide(nsg(allow('AllowSsh', 300), deny('DenyV6', 200, source='::/0'))) == ('AllowSsh', [])
+    assert decide(nsg(allow('AllowSsh', 300), deny('DenyV4', 200, source='0.0.0.0/0'))) == (None, [])
+    assert decide(nsg(allow('AllowSsh', 300), deny('DenyV4', 200, source='0.0.0.0/0')), ip='2001:db8::4') == \
+        ('AllowSsh', [])
+
+
+def test_a_deny_for_tcp_alone_leaves_udp_of_a_port_asked_over_both_open():
+    group = nsg(allow('AllowRdp', 300, port='3389', protocol='*'),
+                allow('DenyRdpTcp', 200, port='3389', protocol='Tcp', access='Deny'))
+    assert decide(group, port=3389, protocol='*') == ('AllowRdp', [])
+    assert decide(group, port=3389, protocol='TCP') == (None, [])
+
+
+def test_a_deny_for_some_source_ports_saves_nothing():
+    group = nsg(allow('AllowSsh', 300), allow('DenyHighPorts', 200, access='Deny', sourcePortRange='1024-65535'))
+    assert decide(group) == ('AllowSsh', [])
+    group = nsg(allow('AllowSsh', 300), allow('DenyAllPorts', 200, access='Deny', sourcePortRange='0-65535'))
+    assert decide(group) == (None, [])
+
+
+def test_rules_that_are_not_rules_are_passed_over():
+    group = nsg('junk', None, {'properties': {'access': 'Allow', 'direction': 'Inbound', 'priority': 100,
+                                              'protocol': 'Tcp', 'sourcePortRange': '*',
+                                              'sourceAddressPrefix': '10.0.0.0/8', 'destinationAddressPrefix': '*',
+                                              'destinationPortRange': '22'}}, allow('AllowSsh', 300))
+    assert decide(group) == ('AllowSsh', ['web-nsg/<rule>'])
