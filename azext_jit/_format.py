@@ -41,7 +41,8 @@ def transform_exposure_table(result):
         jit = row.get('jit') or {}
         out.append(OrderedDict([
             ('Subscription', row.get('subscription')), ('ResourceGroup', row.get('resourceGroup')),
-            ('VM', row.get('vm')), ('Port', row.get('port')), ('PublicIp', row.get('publicIp')),
+            ('VM', row.get('vm')), ('Port', row.get('port')), ('Status', row.get('status')),
+            ('PublicIp', row.get('publicIp')),
             ('LetInBy', '; '.join(f"{r.get('nsg')}/{r.get('name')} ({r.get('priority')})"
                                   for r in row.get('rules') or []) or row.get('reason') or ''),
             ('Jit', jit.get('mode') or 'no')]))

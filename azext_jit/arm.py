@@ -53,6 +53,11 @@ class Azure:
         self.nsgs = {}   # NSGs read during this command (nsg_ops keeps it truthful)
         self._others = {subscription_id.lower(): self}
 
+    def detached(self):
+        """The same sign-in and clock with caches of its own: what a fleet read fills from Resource Graph (NSGs, a
+        minute or more behind ARM) is never what a write in the same command reads."""
+        return Azure(self._factory, self.subscription_id, self.clock)
+
     def for_subscription(self, subscription_id):
         """The same sign-in and clock, bound to another subscription (fleet commands: one per subscription they
         write to or read per-subscription APIs of). Created once per command and subscription."""

@@ -142,9 +142,8 @@ def exposure_jit(cmd, subscriptions=None, all_subscriptions=False,  # pylint: di
     scope = _fleet_scope(cmd, azure, subscriptions, all_subscriptions, management_groups, resource_group_name)
     with _progress(cmd) as progress:
         survey = Survey(azure, scope, progress=progress)
-        unknown = []
-        rows = exposure.exposed(survey.estate, numbers, lambda vm: _mode_name(survey.holding(vm)), unknown)
-        _warn_unknown(unknown)
+        rows = exposure.exposed(survey.estate, numbers, survey.jit_mode)
+        _warn_unknown([r for r in rows if r['status'] != 'open'])
         logger.warning('%s', exposure.summary(rows, len(survey.vms()), len(survey.subscriptions())))
         if not protect:
             return rows
@@ -155,16 +154,13 @@ def exposure_jit(cmd, subscriptions=None, all_subscriptions=False,  # pylint: di
 
 def _warn_unknown(unknown):
     """Doors Resource Graph did not show enough of to judge (an NSG, subnet, NIC or public IP outside the scope or
-    not readable): named, never counted as open or closed."""
+    not readable): rows of status `unknown`, named here too, never counted as open or closed."""
     vms = list(dict.fromkeys((u['resourceGroup'], u['vm']) for u in unknown))
     if vms:
         more = f' and {len(vms) - 5} more' if len(vms) > 5 else ''
         shown = ', '.join(f'{vm} ({group})' for group, vm in vms[:5]) + more
-        logger.warning('Could not judge every public door of %d VM(s): %s. %s', len(vms), shown, unknown[0]['reason'])
-
-
-def _mode_name(held):
-    return held[0].name if held else None
+        logger.warning('Could not judge every public door of %d VM(s): %s (rows with status "unknown"). First: %s.',
+                       len(vms), shown, unknown[0]['reason'])
 
 
 # -- enable / disable ---------------------------------------------------------------------------------

@@ -93,47 +93,61 @@ def _door_fields(estate, door, guarded):
 
 
 def exposed(estate, ports, jit_of, unknown=None):
-    """A row per VM x public door x port in `ports` ([(number, protocol)] or PortSpecs) that the internet reaches:
-    `{subscription, resourceGroup, vm, id, port ("22/TCP"), publicIp, publicIpSku, nic, ipConfiguration,
-    guardedDoor, rules: [{nsg, nsgId, attachedTo, name, priority}], reason, jit: {enabled, mode}}`, sorted by
-    subscription, resource group, VM, port, NIC and IP configuration. `jit_of(vm row)` -> JIT mode name or None,
-    asked once per exposed VM. `unknown`, when a list, receives `{subscription, resourceGroup, vm, id, nic,
-    ipConfiguration, port, reason}` for each door and port whose verdict the rows cannot give (a NIC not in the
-    rows: `ipConfiguration` and `port` None)."""
+    """A row per VM x public door x port in `ports` ([(number, protocol)] or PortSpecs) that the internet reaches
+    (`status` "open") or may reach (`status` "unknown": the rows cannot tell, `reason` says what is missing; a NIC not
+    in the rows gives one such row with `ipConfiguration` and `port` None): `{subscription, resourceGroup, vm, id,
+    port ("22/TCP"), status, publicIp, publicIpSku, nic, ipConfiguration, guardedDoor, rules: [{nsg, nsgId,
+    attachedTo, name, priority}], reason, jit: {enabled, mode}}`, sorted by subscription, resource group, VM, port,
+    NIC and IP configuration. `jit_of(vm row)` -> JIT mode name or None, asked once per VM with a row. `unknown`,
+    when a list, also receives the unknown rows. A VM whose rows cannot be read at all (odd content) is one unknown
+    row, never a failed report."""
     pairs = port_pairs(ports)
     rows = []
     for vm in estate.vms():
         base = {'subscription': vm.get('subscriptionId'), 'resourceGroup': _group(vm), 'vm': vm.get('name'),
                 'id': vm.get('id')}
-        if unknown is not None:
-            unknown += [dict(base, nic=_name(nic_id), ipConfiguration=None, port=None,
-                             reason=f"NIC {_name(nic_id)} is not in the answer: its doors are unknown")
-                        for nic_id in estate.unread_nics(vm)]
-        found = []
-        for door, guarded in estate.doors(vm):
-            for number, protocol in pairs:
-                verdict, allowed, reason = judge_door(estate, door, number, protocol)
-                port = format_pairs([(number, protocol)])
-                if verdict == UNKNOWN and unknown is not None:
-                    unknown.append(dict(base, nic=door.nic_name, ipConfiguration=door.ip_config, port=port,
-                                        reason=reason))
-                if verdict != OPEN:
-                    continue
-                found.append((number, protocol, dict(
-                    base, port=port, **_door_fields(estate, door, guarded),
-                    rules=[{'nsg': nsg_name(nsg), 'nsgId': nsg.get('id'), 'attachedTo': attached,
-                            'name': rule.get('name'), 'priority': rule_properties(rule).get('priority')}
-                           for attached, nsg, rule in allowed],
-                    reason=reason)))
+        try:
+            found = _vm_rows(estate, vm, base, pairs)
+        except Exception as ex:  # pylint: disable=broad-except  # one odd VM must not hide the rest of the fleet
+            found = [(0, '', _unknown_row(base, None, None, f'its resources could not be judged ({ex!r:.200})'))]
         if found:
             mode = jit_of(vm)
             for number, protocol, row in found:
                 row['jit'] = {'enabled': bool(mode), 'mode': mode}
                 rows.append((number, protocol, row))
+                if row['status'] == UNKNOWN and unknown is not None:
+                    unknown.append(row)
     rows.sort(key=lambda item: (str(item[2]['subscription'] or '').lower(), str(item[2]['resourceGroup']).lower(),
                                 str(item[2]['vm']).lower(), str(item[2]['id']).lower(), item[0], item[1],
                                 str(item[2]['nic']).lower(), str(item[2]['ipConfiguration']).lower()))
     return [row for _, _, row in rows]
+
+
+def _unknown_row(base, door_fields, port, reason):
+    fields = {'publicIp': None, 'publicIpSku': None, 'nic': None, 'ipConfiguration': None, 'guardedDoor': None}
+    fields.update(door_fields or {})
+    return dict(base, port=port, status=UNKNOWN, **fields, rules=[], reason=reason)
+
+
+def _vm_rows(estate, vm, base, pairs):
+    """[(number, protocol, row)] of one VM's open and unknown doors and ports."""
+    found = [(0, '', _unknown_row(base, {'nic': _name(nic_id)}, None,
+                                  f"NIC {_name(nic_id)} is not in the answer: its doors are unknown"))
+             for nic_id in estate.unread_nics(vm)]
+    for door, guarded in estate.doors(vm):
+        for number, protocol in pairs:
+            verdict, allowed, reason = judge_door(estate, door, number, protocol)
+            port = format_pairs([(number, protocol)])
+            if verdict == UNKNOWN:
+                found.append((number, protocol, _unknown_row(base, _door_fields(estate, door, guarded), port, reason)))
+            elif verdict == OPEN:
+                found.append((number, protocol, dict(
+                    base, port=port, status=OPEN, **_door_fields(estate, door, guarded),
+                    rules=[{'nsg': nsg_name(nsg), 'nsgId': nsg.get('id'), 'attachedTo': attached,
+                            'name': rule.get('name'), 'priority': rule_properties(rule).get('priority')}
+                           for attached, nsg, rule in allowed],
+                    reason=reason)))
+    return found
 
 
 def _plural(count, word, plural=None):
@@ -142,10 +156,16 @@ def _plural(count, word, plural=None):
 
 def summary(rows, vm_count, subscription_count):
     """One line: how many of the VMs looked at the internet reaches, how many of those without JIT and with JIT by
-    mode, and how many doors and ports are open."""
+    mode, how many doors and ports are open, and how many could not be judged."""
     scope = f"{_plural(vm_count, 'VM')} in {_plural(subscription_count, 'subscription')}"
+    doubtful = [r for r in rows if r.get('status') == UNKNOWN]
+    rows = [r for r in rows if r.get('status', OPEN) == OPEN]
+    doubt = ''
+    if doubtful:
+        doubt = (f"; could not judge {_plural(len(doubtful), 'door and port', 'doors and ports')} of "
+                 f"{_plural(len({str(r['id']).lower() for r in doubtful}), 'VM')} (status unknown)")
     if not rows:
-        return f"The internet reaches none of {scope} on the ports asked."
+        return f"The internet reaches none of {scope} on the ports asked{doubt}."
     vms = {}
     for row in rows:
         vms.setdefault(str(row['id']).lower(), row['jit'])
@@ -159,4 +179,5 @@ def summary(rows, vm_count, subscription_count):
         with_jit += ' (' + ', '.join(f"{mode}: {n}" for mode, n in sorted(modes.items(), key=str)) + ')'
     doors = {(str(r['id']).lower(), str(r['nic']).lower(), str(r['ipConfiguration']).lower()) for r in rows}
     return (f"The internet reaches {len(vms)} of {scope}: {without} without JIT, {with_jit}; "
-            f"{_plural(len(doors), 'public door')}, {_plural(len(rows), 'door and port', 'doors and ports')} open.")
+            f"{_plural(len(doors), 'public door')}, {_plural(len(rows), 'door and port', 'doors and ports')} open"
+            f"{doubt}.")

@@ -24,66 +24,61 @@ def _vm_parts(vm_id):
 
 
 def protect_exposed(azure, rows, policy, mode, dry_run, yes, progress=None):  # pylint: disable=too-many-arguments
-    """Enable JIT on the VMs of exposure `rows` that have none; returns {'protected': [enable results], 'skipped':
-    [{'id', 'vm', 'reason'}], 'dryRun'}."""
+    """Enable JIT on the VMs of exposure `rows` (status open) that have none; returns {'protected': [enable results],
+    'skipped': [{'id', 'vm', 'resourceGroup', 'reason'}], 'dryRun'}. Each VM is planned, and written, on its own:
+    one that fails is named in `skipped` and the others go on."""
     from azext_jit import protection
     from azext_jit.custom import enable_chosen
-    wanted = list(dict.fromkeys(r['id'] for r in rows if not r['jit']['enabled']))
+    rows = [r for r in rows if r.get('status', 'open') == 'open']   # unknown doors: named, not acted on
+    skipped = []
     for vm_id in dict.fromkeys(r['id'] for r in rows if r['jit']['enabled']):
         _, group, name = _vm_parts(vm_id)
-        logger.warning("VM '%s' in resource group '%s' has JIT but its management ports are still reachable: see "
-                       "`az vm jit show -g %s -n %s`.", name, group, group, name)
-    skipped = []
-    batches = _plan(azure, wanted, policy, mode, skipped, progress)
-    protection.confirm_removals([plan for _, _, plans in batches for plan in plans.values()], yes or dry_run)
+        skipped.append({'id': vm_id, 'vm': name, 'resourceGroup': group,
+                        'reason': 'JIT protects it, but a port is still reachable through another rule or door: see '
+                                  f'`az vm jit show -g {group} -n {name}`'})
+    planned = _plan(azure, list(dict.fromkeys(r['id'] for r in rows if not r['jit']['enabled'])), policy, mode,
+                    skipped, progress)
+    protection.confirm_removals([plan for _, _, _, plan in planned], yes or dry_run)
     protected = []
-    for index, (sub_azure, chosen, plans) in enumerate(batches):
+    for index, (sub_azure, target, jit_mode, plan) in enumerate(planned):
         try:
-            protected += enable_chosen(sub_azure, chosen, policy, plans, dry_run)
-        except Exception as ex:  # pylint: disable=broad-except  # one subscription's failure does not stop the rest
-            reason = _reason(ex)
-            skipped += [{'id': t.id, 'vm': t.name, 'resourceGroup': t.resource_group, 'reason': reason}
-                        for t, _ in chosen]
-            logger.warning('Could not enable JIT in subscription %s: %s', sub_azure.subscription_id, reason)
+            protected += enable_chosen(sub_azure, [(target, jit_mode)], policy, {target.id: plan}, dry_run)
+        except Exception as ex:  # pylint: disable=broad-except  # one VM's failure does not stop the rest
+            skipped.append({'id': target.id, 'vm': target.name, 'resourceGroup': target.resource_group,
+                            'reason': _reason(ex)})
+            logger.warning('Could not enable JIT on %s: %s', target.describe(), skipped[-1]['reason'])
         if progress:
-            progress('Enabling JIT', index + 1, len(batches))
+            progress('Enabling JIT', index + 1, len(planned))
     return {'dryRun': dry_run, 'protected': protected, 'skipped': skipped}
 
 
 def _plan(azure, vm_ids, policy, mode, skipped, progress):
-    """[(azure of the subscription, chosen, plans)] from fresh ARM reads, one entry per subscription."""
+    """[(azure of its subscription, target, mode, conflicts plan)] per VM enable can protect, from fresh ARM reads;
+    every other VM goes to `skipped` with why."""
     from azext_jit.custom import plan_enable
-    from azext_jit.errors import JitError
     from azext_jit.modes.chooser import Modes
     from azext_jit.targets import require_protectable, resolve_vm
-    by_sub = {}
-    for vm_id in vm_ids:
-        by_sub.setdefault(_vm_parts(vm_id)[0].lower(), []).append(vm_id)
-    batches, done = [], 0
-    for sub_ids in by_sub.values():
-        sub_azure = azure.for_subscription(_vm_parts(sub_ids[0])[0])
-        modes = Modes(sub_azure, announce=True)
-        chosen, plans = [], {}
-        for vm_id in sub_ids:
-            _, group, name = _vm_parts(vm_id)
-            try:
-                target = resolve_vm(sub_azure, group, name)
-                if modes.of(target) is not None:
-                    raise _Skip('JIT was enabled on it after Resource Graph read it')
-                require_protectable(target)
-                picked, planned = plan_enable(sub_azure, modes, [target], policy, mode, one_vm=False)
-                chosen += picked
-                plans.update(planned)
-                if not picked:
-                    raise _Skip('enable cannot protect it (see the warning above)')
-            except (JitError, _Skip) as ex:
-                skipped.append({'id': vm_id, 'vm': name, 'resourceGroup': group, 'reason': _reason(ex)})
-            done += 1
-            if progress:
-                progress('Reading VMs to protect', done, len(vm_ids))
-        if chosen:
-            batches.append((sub_azure, chosen, plans))
-    return batches
+    planned, modes_of = [], {}
+    for done, vm_id in enumerate(vm_ids, start=1):
+        sub, group, name = _vm_parts(vm_id)
+        sub_azure = azure.for_subscription(sub)
+        modes = modes_of.setdefault(sub.lower(), Modes(sub_azure, announce=True))
+        try:
+            target = resolve_vm(sub_azure, group, name)
+            held = modes.of(target)
+            if held is not None:
+                raise _Skip(f'JIT holds it in {held.title} mode by now (Resource Graph had not caught up), or holds it '
+                            f'without closing its ports: see `az vm jit show -g {group} -n {name}`')
+            require_protectable(target)
+            picked, plans = plan_enable(sub_azure, modes, [target], policy, mode, one_vm=False)
+            if not picked:
+                raise _Skip('enable cannot protect it (see the warning above)')
+            planned += [(sub_azure, t, m, plans[t.id]) for t, m in picked]
+        except Exception as ex:  # pylint: disable=broad-except  # a VM that cannot be read or planned is named
+            skipped.append({'id': vm_id, 'vm': name, 'resourceGroup': group, 'reason': _reason(ex)})
+        if progress:
+            progress('Reading VMs to protect', done, len(vm_ids))
+    return planned
 
 
 class _Skip(Exception):

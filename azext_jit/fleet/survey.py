@@ -22,7 +22,7 @@ class Survey:
     def __init__(self, azure, scope, mode=AUTO, progress=None):
         from azext_jit.fleet import graph, queries
         from azext_jit.fleet.estate import Estate
-        self.azure = azure
+        self.azure = azure.detached()   # NSGs from Resource Graph fill its caches, never a writer's
         self.scope = scope
         self.mode = mode
         rows = graph.query(azure, queries.estate_query(scope.resource_group), scope.subscriptions,
@@ -59,6 +59,22 @@ class Survey:
     def holding(self, vm, target=None):
         """The modes holding the VM's JIT configuration (in `mode`, when one was asked for)."""
         return self.modes(vm['subscriptionId']).holding(target or self.target(vm), self.mode)
+
+    def jit_mode(self, vm):
+        """The mode that protects the VM, or None: held is not enough (a tag anyone with Tag Contributor can write
+        says "NSG mode"); its policy must read and its deny rules close every port of it."""
+        from azext_jit.errors import NotPossible
+        target = self.target(vm)
+        held = self.holding(vm, target)
+        if not held:
+            return None
+        try:
+            policy = held[0].policy_of(target)
+            if policy is None or (target.nsg_id and held[0].unprotected_ports(target, policy)):
+                return None
+        except NotPossible:
+            return None
+        return held[0].name
 
 
 def fleet_list(azure, scope, status='all', mode=AUTO, progress=None):

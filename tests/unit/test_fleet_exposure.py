@@ -173,7 +173,7 @@ def test_an_nsg_missing_from_the_rows_is_unknown_not_open():
     fleet = vm_behind([allow('AllowSsh', 100)])
     unknown = []
     assert report(fleet, without=[ids(SUB, 'rg', 'Microsoft.Network/networkSecurityGroups', 'web-nsg')],
-                  unknown=unknown) == []
+                  unknown=unknown) == unknown
     assert [(u['vm'], u['port']) for u in unknown] == [('web', '22/TCP'), ('web', '3389/TCP')]
     assert 'web-nsg' in unknown[0]['reason'] and 'unknown' in unknown[0]['reason']
 
@@ -182,7 +182,7 @@ def test_a_missing_subnet_is_unknown_unless_the_nic_nsg_denies():
     fleet = two_nsgs([], [allow('NicSsh', 100)])
     vnet = ids(SUB, 'rg', 'Microsoft.Network/virtualNetworks', 'vnet')
     unknown = []
-    assert report(fleet, without=[vnet], unknown=unknown) == []
+    assert report(fleet, without=[vnet], unknown=unknown) == unknown
     assert [u['port'] for u in unknown] == ['22/TCP']   # 3389: the NIC's NSG keeps the internet out
     assert 'subnet default' in unknown[0]['reason']
 
@@ -190,7 +190,7 @@ def test_a_missing_subnet_is_unknown_unless_the_nic_nsg_denies():
 def test_a_missing_public_ip_is_unknown_without_nsg_and_reported_when_the_rules_let_the_internet_in():
     pip = ids(SUB, 'rg', 'Microsoft.Network/publicIPAddresses', 'web-ip')
     unknown = []
-    assert report(vm_behind(where=None, sku='Basic'), without=[pip], unknown=unknown) == []
+    assert report(vm_behind(where=None, sku='Basic'), without=[pip], unknown=unknown) == unknown
     assert [u['port'] for u in unknown] == ['22/TCP', '3389/TCP'] and 'SKU' in unknown[0]['reason']
     rows = report(vm_behind([allow('AllowSsh', 100)]), without=[pip])
     assert [(r['port'], r['publicIp'], r['publicIpSku']) for r in rows] == [('22/TCP', None, None)]
@@ -200,7 +200,7 @@ def test_a_nic_missing_from_the_rows_is_listed_as_unknown():
     fleet = vm_behind([allow('AllowSsh', 100)])
     nic = ids(SUB, 'rg', 'Microsoft.Network/networkInterfaces', 'web-nic')
     unknown = []
-    assert report(fleet, without=[nic], unknown=unknown) == []
+    assert report(fleet, without=[nic], unknown=unknown) == unknown
     assert [(u['vm'], u['nic'], u['port']) for u in unknown] == [('web', 'web-nic', None)]
 
 
@@ -226,3 +226,17 @@ def test_the_exposure_report_loads_no_azure_sdk():
              'print(sorted(m for m in sys.modules if m.startswith(("azure", "knack"))))')
     proc = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, timeout=60, check=True)
     assert proc.stdout.strip() == '[]'
+
+
+def test_unknown_rows_say_so_and_an_unreadable_vm_is_one_unknown_row():
+    fleet = vm_behind([allow('AllowSsh', 100)])
+    unknown = []
+    rows = report(fleet, without=[ids(SUB, 'rg', 'Microsoft.Network/networkSecurityGroups', 'web-nsg')],
+                  unknown=unknown)
+    assert rows and {r['status'] for r in rows} == {'unknown'}
+    odd = fleet.rows()
+    for row in odd:
+        if row['type'] == 'microsoft.compute/virtualmachines':
+            row['properties'] = {'networkProfile': {'networkInterfaces': 'not a list'}}
+    rows = exposed(Estate.from_rows(odd), TCP, no_jit)
+    assert [(r['vm'], r['status']) for r in rows] in ([], [('web', 'unknown')])
