@@ -89,7 +89,9 @@ long-summary: >
     let it in and the VM's JIT mode, if any; a summary line goes to standard error. --protect runs `az vm jit
     enable` (with --ports and enable's defaults) on every exposed VM without JIT, each read fresh from
     ARM first; it asks before removing rules, as enable does (--yes for scripts, --dry-run to see the changes).
-    Not covered - ports opened through a load balancer's inbound NAT rules or an Azure Firewall.
+    Doors Resource Graph does not show enough of (an NSG outside the scope or not readable) are rows of status
+    unknown. Not covered - ports opened through a load balancer's rules, an Azure Firewall or an application
+    gateway, and traffic a route table sends in through the VirtualNetwork service tag.
 examples:
   - name: Exposed VMs of the current subscription, as a table.
     text: az vm jit exposure -o table
