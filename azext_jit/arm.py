@@ -15,6 +15,7 @@ one of the machines' clocks is wrong.
 """
 import datetime as dt
 import email.utils
+import threading
 import time
 
 
@@ -52,6 +53,8 @@ class Azure:
         self._clients = {}
         self.nsgs = {}   # NSGs read during this command (nsg_ops keeps it truthful)
         self._others = {subscription_id.lower(): self}
+        # Fleet commands work on many NSGs at once (`fleet/parallel.py`): clients and subscriptions are made once.
+        self._lock = threading.RLock()
 
     def detached(self):
         """The same sign-in and clock with caches of its own: what a fleet read fills from Resource Graph (NSGs, a
@@ -62,11 +65,13 @@ class Azure:
         """The same sign-in and clock, bound to another subscription (fleet commands: one per subscription they
         write to or read per-subscription APIs of). Created once per command and subscription."""
         key = subscription_id.lower()
-        if key not in self._others:
-            other = Azure(self._factory, subscription_id, self.clock)
-            other._others = self._others   # pylint: disable=protected-access  # one family shares them
-            self._others[key] = other
-        return self._others[key]
+        with self._lock:
+            if key not in self._others:
+                other = Azure(self._factory, subscription_id, self.clock)
+                # pylint: disable=protected-access  # one family shares them
+                other._others, other._lock = self._others, self._lock
+                self._others[key] = other
+            return self._others[key]
 
     @classmethod
     def from_cli(cls, cmd):
@@ -97,9 +102,13 @@ class Azure:
         return azure
 
     def _client(self, name, make):
-        if name not in self._clients:
-            self._clients[name] = make()
-        return self._clients[name]
+        client = self._clients.get(name)
+        if client is None:
+            with self._lock:
+                if name not in self._clients:
+                    self._clients[name] = make()
+                client = self._clients[name]
+        return client
 
     @property
     def compute(self):

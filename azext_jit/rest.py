@@ -42,11 +42,13 @@ class RestClient:
         config.redirect_policy = policies.RedirectPolicy(**kwargs)
         config.authentication_policy = kwargs.get('authentication_policy') or ARMChallengeAuthenticationPolicy(
             credential, *scopes)
-        self._pipeline = ARMPipelineClient(base_url=self.base_url, config=config)
+        extra = {'transport': kwargs['transport']} if kwargs.get('transport') else {}
+        self._pipeline = ARMPipelineClient(base_url=self.base_url, config=config, **extra)
 
-    def send(self, method, path, api_version, body=None, query=None):
+    def send(self, method, path, api_version, body=None, query=None, headers_out=None):
         """One call; returns the parsed JSON answer (None when empty). `path` is an ARM path or an absolute URL
-        (a nextLink). Raises HttpResponseError for an error answer."""
+        (a nextLink). Raises HttpResponseError for an error answer (its `response.headers` has the headers).
+        `headers_out`, a dict, receives the answer's headers with lower-case names (Resource Graph's quota)."""
         from azure.core.exceptions import HttpResponseError, map_error
         from azure.core.rest import HttpRequest
         params = dict(query or {})
@@ -56,6 +58,8 @@ class RestClient:
         request = HttpRequest(method, url, params=params, json=body,
                               headers={'Accept': 'application/json'})
         response = self._pipeline.send_request(request)
+        if headers_out is not None:
+            headers_out.update((name.lower(), value) for name, value in response.headers.items())
         if response.status_code >= 400:
             map_error(status_code=response.status_code, response=response, error_map={})
             raise HttpResponseError(response=response)

@@ -11,13 +11,21 @@ azure-identity's DefaultAzureCredential (a managed identity in Azure; environmen
 developer login elsewhere) and runs the same cleanup code as the command.
 
     python -m azext_jit.runner --subscription <id> [--resource-group <rg>] [--dry-run]
+    python -m azext_jit.runner --subscriptions <id> <id>... | --all-subscriptions [--resource-group <rg>] [--dry-run]
 
-Install: `pip install "jit-1.0.0b1-py3-none-any.whl[runner]"` (no Azure CLI needed). The identity needs, on the
-subscription or resource group: Microsoft.Network/networkSecurityGroups/read and .../securityRules/delete (the
-built-in "Network Contributor" role has both; the README has a narrower custom role).
+`--subscription` cleans one subscription, NSG by NSG. `--subscriptions` and `--all-subscriptions` clean many: one
+Azure Resource Graph query (paged) finds the NSGs holding JIT allow rules in all of them, and each NSG with a rule
+whose time is up is read fresh from ARM and cleaned, several at once (`azext_jit/fleet/cleanup.py`).
+`--all-subscriptions` means every Enabled subscription of its tenant the identity holds a role in
+(`GET /subscriptions`).
+
+Install: `pip install "jit-1.0.0b1-py3-none-any.whl[runner]"` (no Azure CLI needed). The identity needs, on each
+subscription or resource group: Microsoft.Network/networkSecurityGroups/read (with which Resource Graph also shows
+it the NSGs) and .../securityRules/delete (the built-in "Network Contributor" role has both; the README has a
+narrower custom role).
 Exit code 0 when every expired rule was removed (or none was due); 1 when the cleanup did not complete (a
 removal failed, or Azure refused or did not answer a request); 2 when it cannot start: no subscription given,
-or no credential that can sign in. Every failure is one line on stderr.
+none found with `--all-subscriptions`, or no credential that can sign in. Every failure is one line on stderr.
 """
 import argparse
 import json
@@ -35,8 +43,9 @@ HOW_TO_SIGN_IN = ('set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET 
                   'where a managed identity is assigned (an Azure VM, container or Functions app; '
                   'AZURE_CLIENT_ID picks a user-assigned one), or, as a developer, sign in with `az login` first')
 PERMISSIONS = ('the identity needs Microsoft.Network/networkSecurityGroups/read and '
-               'Microsoft.Network/networkSecurityGroups/securityRules/delete on the subscription or resource group '
-               '("Network Contributor" has both)')
+               'Microsoft.Network/networkSecurityGroups/securityRules/delete on each subscription or resource group '
+               '("Network Contributor" has both; with --subscriptions or --all-subscriptions, Azure Resource Graph '
+               'shows it only the NSGs it may read)')
 
 
 def _arm_endpoint(arm_endpoint=None):
@@ -65,6 +74,26 @@ def cleanup_once(subscription_id, resource_group=None, dry_run=False, credential
     endpoint = _arm_endpoint(arm_endpoint)
     azure = Azure.from_credential(credential, subscription_id, base_url=None if endpoint == PUBLIC_ARM else endpoint)
     return cleanup(azure, resource_group, dry_run)
+
+
+def fleet_cleanup_once(subscriptions=None, all_subscriptions=False, resource_group=None, dry_run=False,
+                       credential=None, arm_endpoint=None, progress=None):
+    """Remove expired JIT allow rules once across many subscriptions (named, or every one the identity can read),
+    through Azure Resource Graph; returns the summary `az vm jit cleanup --subscriptions` returns."""
+    from azext_jit.arm import Azure
+    from azext_jit.fleet.cleanup import fleet_cleanup
+    from azext_jit.fleet.scope import Scope, subscriptions_of
+    if credential is None:
+        credential = _default_credential()
+    endpoint = _arm_endpoint(arm_endpoint)
+    named = Scope(subscriptions=subscriptions).subscriptions   # ids only: refused before anything is sent
+    azure = Azure.from_credential(credential, (named or [''])[0],
+                                  base_url=None if endpoint == PUBLIC_ARM else endpoint)
+    ids = named if named else subscriptions_of(None, azure, all_subscriptions)
+    if not ids:
+        raise RunnerError(f'the identity can read no Enabled subscription: {PERMISSIONS}.', EXIT_NOT_CONFIGURED)
+    return fleet_cleanup(azure, Scope(subscriptions=ids, resource_group=resource_group), dry_run,
+                         progress=progress)
 
 
 def _one_line(text):
@@ -120,8 +149,10 @@ def _arm_error(ex):
     return text
 
 
-def run(subscription_id, resource_group=None, dry_run=False, arm_endpoint=None, credential=None):
-    """Sign in, then clean up once; the summary, or a RunnerError that says in one line what went wrong."""
+def run(subscription_id, resource_group=None, dry_run=False, arm_endpoint=None, credential=None,
+        subscriptions=None, all_subscriptions=False):
+    """Sign in, then clean up once (one subscription, or with `subscriptions`/`all_subscriptions` many); the summary,
+    or a RunnerError that says in one line what went wrong."""
     from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError
     from azext_jit.errors import JitError
     endpoint = _arm_endpoint(arm_endpoint)
@@ -133,6 +164,9 @@ def run(subscription_id, resource_group=None, dry_run=False, arm_endpoint=None, 
                               '`pip install "jit-<version>-py3-none-any.whl[runner]"`.', EXIT_NOT_CONFIGURED) from ex
     _sign_in(credential, endpoint)
     try:
+        if subscriptions or all_subscriptions:
+            return fleet_cleanup_once(subscriptions, all_subscriptions, resource_group, dry_run,
+                                      credential=credential, arm_endpoint=endpoint)
         return cleanup_once(subscription_id, resource_group, dry_run, credential=credential, arm_endpoint=endpoint)
     except HttpResponseError as ex:
         raise RunnerError(f"Azure refused a request: {_arm_error(ex)}.", EXIT_FAILED) from ex
@@ -156,17 +190,34 @@ def _quiet_sdk_logging():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='python -m azext_jit.runner',
                                      description=__doc__.split('\n\n', maxsplit=1)[0])
-    parser.add_argument('--subscription', default=os.environ.get('AZURE_SUBSCRIPTION_ID'), required=False,
-                        help='subscription to clean (default: $AZURE_SUBSCRIPTION_ID)')
-    parser.add_argument('--resource-group', help='only this resource group (default: the whole subscription)')
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument('--subscription', help='subscription to clean (default: $AZURE_SUBSCRIPTION_ID)')
+    which.add_argument('--subscriptions', nargs='+', metavar='ID',
+                       help='subscriptions to clean, through Azure Resource Graph (ids, space-separated)')
+    which.add_argument('--all-subscriptions', action='store_true',
+                       help='clean every Enabled subscription the identity holds a role in, through Azure Resource '
+                            'Graph')
+    parser.add_argument('--resource-group', help='only this resource group (default: the whole subscription; with '
+                                                 '--subscriptions or --all-subscriptions, the group of that name in '
+                                                 'each)')
     parser.add_argument('--dry-run', action='store_true', help='list what would be removed, remove nothing')
     parser.add_argument('--arm-endpoint', help='Azure Resource Manager endpoint (default: the public cloud)')
     args = parser.parse_args(argv)
-    if not args.subscription:
-        parser.error('give --subscription or set AZURE_SUBSCRIPTION_ID')
+    fleet = bool(args.subscriptions or args.all_subscriptions)
+    subscription = args.subscription or (None if fleet else os.environ.get('AZURE_SUBSCRIPTION_ID'))
+    if not fleet and not subscription:
+        parser.error('give --subscription, --subscriptions or --all-subscriptions, or set AZURE_SUBSCRIPTION_ID')
+    if fleet:   # refused before signing in
+        from azext_jit.errors import BadInput
+        from azext_jit.fleet.scope import Scope
+        try:
+            Scope(subscriptions=args.subscriptions, resource_group=args.resource_group)
+        except BadInput as ex:
+            parser.error(f'{ex.message} {ex.recommendation}')
     _quiet_sdk_logging()
     try:
-        summary = run(args.subscription, args.resource_group, args.dry_run, arm_endpoint=args.arm_endpoint)
+        summary = run(subscription, args.resource_group, args.dry_run, arm_endpoint=args.arm_endpoint,
+                      subscriptions=args.subscriptions, all_subscriptions=args.all_subscriptions)
     except RunnerError as ex:
         sys.stderr.write(f"{PREFIX}{ex!s}\n")
         return ex.exit_code

@@ -167,6 +167,22 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
         one rule does not stop the others."""
         return [], []
 
+    #: Where the mode has to remove expired access itself: what the names of the allow rules it writes start with.
+    #: Fleet cleanup (`fleet/cleanup.py`) asks Azure Resource Graph for the NSGs holding a rule named so.
+    expiring_rule_marker = None
+
+    def rules_due(self, nsg, now):  # pylint: disable=unused-argument
+        """The allow rules of this mode in `nsg` (wire JSON, from ARM or Resource Graph) that `cleanup_nsg` would
+        remove at `now`; judges only, says and writes nothing."""
+        return []
+
+    def cleanup_nsg(self, nsg, now, dry_run=False):  # pylint: disable=unused-argument
+        """Remove from one NSG (wire JSON as just read from ARM, in `self.azure`'s subscription) every allow rule of
+        this mode whose time is up at `now` (Azure's clock), when the mode has to. Returns (Changes removed,
+        one-line failures, each naming the rule and its NSG); a failure to remove one rule does not stop the
+        others."""
+        return [], []
+
     # -- the audit trail (`az vm jit log`) -------------------------------------------------------------------
     def gate_for(self, scope, target):  # pylint: disable=unused-argument
         """Whether `scope` is (or was) where Azure checks this mode's opening permission for the VM: a PIM request

@@ -53,7 +53,7 @@ RULE_WRITE_ACTION = 'microsoft.network/networksecuritygroups/securityrules/write
 LOG_MAX_DAYS = 89   # the Activity Log keeps 90 days
 
 
-class NsgMode(JitMode):
+class NsgMode(JitMode):  # pylint: disable=too-many-public-methods  # the interface is what a mode can do
     name = 'nsg'
     title = 'NSG'
     policy_on_vm = True            # the policy is in the VM's tags
@@ -227,6 +227,8 @@ class NsgMode(JitMode):
                 changes += self._delete(target, rule, dry_run)
         return changes
 
+    expiring_rule_marker = records.NAME_PREFIX + 'Allow-'
+
     def cleanup(self, resource_group=None, dry_run=False):
         """Delete every expired allow rule of ours in the scope's NSGs, and every one whose end cannot be trusted.
 
@@ -235,23 +237,35 @@ class NsgMode(JitMode):
         rule nobody can account for must not stay open, and a warning names it); a rule deleted twice is not an
         error, and it never writes anything else.
         """
-        from azure.core.exceptions import AzureError
         nsgs = nsg_client.list_nsgs(self.azure, resource_group)
         # Azure's clock is known only once an answer has come back (its Date header): read it after listing,
         # or expiry would be judged by this machine's clock.
         now = self.azure.now()
         removed, failed = [], []
         for nsg in nsgs:
-            for rule, doubt in self._rules_to_remove(nsg, now):
-                if doubt:
-                    _warn_untrusted(rule, doubt, nsg, dry_run)
-                if not dry_run:
-                    try:
-                        nsg_client.delete_rule(self.azure, nsg['id'], rule['name'])
-                    except AzureError as ex:   # an error answer, a Failed operation or a lost connection
-                        failed.append(f"{rule['name']}: {explain_http_error(ex).message}")
-                        continue
-                removed.append(rule_change('delete', nsg['id'], rule))
+            gone, problems = self.cleanup_nsg(nsg, now, dry_run)
+            removed += gone
+            failed += problems
+        return removed, failed
+
+    def rules_due(self, nsg, now):
+        return [rule for rule, _ in self._rules_to_remove(nsg, now)]
+
+    def cleanup_nsg(self, nsg, now, dry_run=False):
+        """`cleanup` on one NSG as read (`cleanup` and fleet cleanup, which reads it fresh from ARM first)."""
+        from azure.core.exceptions import AzureError
+        removed, failed = [], []
+        for rule, doubt in self._rules_to_remove(nsg, now):
+            if doubt:
+                _warn_untrusted(rule, doubt, nsg, dry_run)
+            if not dry_run:
+                try:
+                    nsg_client.delete_rule(self.azure, nsg['id'], rule['name'])
+                except AzureError as ex:   # an error answer, a Failed operation or a lost connection
+                    failed.append(f"{rule['name']} in {nsg_client.describe_nsg(nsg['id'])}: "
+                                  f"{explain_http_error(ex).message}")
+                    continue
+            removed.append(rule_change('delete', nsg['id'], rule))
         return removed, failed
 
     @staticmethod

@@ -41,6 +41,14 @@ def _names(nsg_id):
     return parts['resource_group'], parts['name']
 
 
+def describe_nsg(nsg_id):
+    """How messages name an NSG: with its resource group and subscription (fleet commands span many)."""
+    parts = nsg_id.rstrip('/').split('/')
+    if len(parts) < 9:
+        return f'network security group {nsg_id}'
+    return f'network security group {parts[8]} (resource group {parts[4]}, subscription {parts[2]})'
+
+
 def read_nsg(azure, nsg_id, fresh=False):
     """The NSG as wire JSON. Within one command it is read once: every write through this module forgets the
     copy, and `fresh` forces a new read (after another writer won a priority). None for a VM without an NSG
@@ -67,7 +75,8 @@ def _retry_after(ex):
         return 2
 
 
-def _busy_seconds():
+def busy_seconds():
+    """How long to keep waiting while Azure answers 429: BUSY_SECONDS, or $AZURE_JIT_BUSY_SECONDS."""
     try:
         return max(float(os.environ.get('AZURE_JIT_BUSY_SECONDS', BUSY_SECONDS)), 0)
     except ValueError:
@@ -79,7 +88,7 @@ def while_busy(call):
     BUSY_SECONDS (or $AZURE_JIT_BUSY_SECONDS). A 429 means nothing was done, so the repeat is safe. The last 429 is
     raised when time runs out."""
     from azure.core.exceptions import HttpResponseError
-    deadline = time.monotonic() + _busy_seconds()
+    deadline = time.monotonic() + busy_seconds()
     while True:
         try:
             return call()

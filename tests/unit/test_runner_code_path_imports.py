@@ -3,7 +3,7 @@
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
 
-"""The cleanup runner's code imports nothing from az, even where az is installed beside it."""
+"""The cleanup runner's code (fleet cleanup included) imports nothing from az, even where az is installed beside it."""
 import json
 import os
 import subprocess
@@ -13,6 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROBE = '''
 import json, sys
 import azext_jit.runner, azext_jit.cleanup, azext_jit.modes.nsg_mode, azext_jit.modes.defender, azext_jit.arm
+import azext_jit.fleet.cleanup, azext_jit.fleet.scope, azext_jit.fleet.graph, azext_jit.fleet.parallel
 from azext_jit import modes
 for name in modes.REGISTERED:
     modes.load(name)
