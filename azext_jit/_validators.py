@@ -65,16 +65,16 @@ def _fleet_scope_conflicts(namespace):
 
 
 def validate_subscription_ids(namespace):
-    """Subscription ids (GUIDs), each once; not beside --all-subscriptions or --management-groups."""
-    import re
+    """Subscriptions by id or name (resolved by the command, as --subscription is); not beside --all-subscriptions
+    or --management-groups."""
     from azext_jit.errors import BadInput
 
     def parse(values):
-        for value in values:
-            if not re.fullmatch(r'[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}', str(value).strip()):
-                raise BadInput(f"'{value}' is not a subscription id.",
-                               'Give subscription ids (GUIDs), as `az account list --query [].id -o tsv` prints them.')
-        return list(dict.fromkeys(str(v).strip().lower() for v in values))
+        values = [str(v).strip() for v in values]
+        if not all(values):
+            raise BadInput('--subscriptions names an empty subscription.',
+                           'Give subscription ids or names, as `az account list -o table` shows them.')
+        return values
     _parse_scope(namespace, 'subscriptions', parse)
 
 

@@ -105,13 +105,17 @@ def _azure(cmd):
 
 
 def _fleet_scope(cmd, azure, subscriptions, all_subscriptions, management_groups, resource_group_name):
-    """Which subscriptions (or management groups) a fleet command reads: those named, every one `az account list`
-    shows (--all-subscriptions), or the current one. A configured default group does not narrow it."""
+    """Which subscriptions (or management groups) a fleet command reads: those named (ids or names, as
+    --subscription takes them), every one `az account list` shows (--all-subscriptions), or the current one. A
+    configured default group does not narrow it."""
     from azext_jit.fleet import scope
     if getattr(resource_group_name, 'is_default', False):
         resource_group_name = None
-    return scope.fleet_scope(cmd, azure, subscriptions, all_subscriptions, management_groups,
-                             resource_group_name and str(resource_group_name))
+    group = resource_group_name and str(resource_group_name)
+    if management_groups:
+        return scope.Scope(management_groups=management_groups, resource_group=group)
+    return scope.Scope(subscriptions=scope.subscriptions_of(cmd, azure, all_subscriptions, named=subscriptions),
+                       resource_group=group)
 
 
 @contextlib.contextmanager

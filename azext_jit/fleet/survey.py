@@ -25,7 +25,7 @@ class Survey:
         self.azure = azure.detached()   # NSGs from Resource Graph fill its caches, never a writer's
         self.scope = scope
         self.mode = mode
-        rows = graph.query(azure, queries.estate_query(scope.resource_group), scope.subscriptions,
+        rows = graph.query(azure, queries.estate(scope.resource_group), scope.subscriptions,
                            scope.management_groups,
                            progress=(lambda n: progress('Reading Resource Graph', n)) if progress else None)
         self.estate = Estate.from_rows(rows)

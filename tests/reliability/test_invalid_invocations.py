@@ -118,7 +118,7 @@ CASES = [
     ('log-ids-and-name', ['log', *N1, '--ids', '/subscriptions/{sub}/resourceGroups/{rg}/providers/'
                           'Microsoft.Compute/virtualMachines/n1'], 2, '--ids'),
     # fleet scope: subscriptions by id, one way of naming the scope; exposure's write options need --protect
-    ('list-subscriptions-not-ids', ['list', '--subscriptions', 'Production'], 2, 'not a subscription id'),
+    ('list-subscription-unknown', ['list', '--subscriptions', 'No-Such-Subscription'], 2, 'is not one of yours'),
     ('cleanup-subscriptions-and-all', ['cleanup', '--subscriptions', '{sub}', '--all-subscriptions'], 2,
      'cannot be used together'),
     ('exposure-dry-run-without-protect', ['exposure', '--dry-run'], 2, '--protect'),
