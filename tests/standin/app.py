@@ -6,7 +6,8 @@
 """Start the stand-in, and build the topologies tests and demos need in one call each."""
 import os
 
-from . import aad, arm, authorization, compute, network, security  # noqa: F401  (importing registers their routes)
+# importing registers their routes
+from . import aad, arm, authorization, compute, graph, network, security  # noqa: F401
 from .server import StandinServer
 from .world import World
 
@@ -57,36 +58,49 @@ class Standin:
         self.server.stop()
 
     # -- topology builders -----------------------------------------------------------------------------
-    def resource_group(self, name, location=DEFAULT_LOCATION):
-        rid = arm.rg_id(self.sub, name)
+    # Each takes `subscription=` (an id `world.add_subscription` registered); the default is the first subscription.
+    def resource_group(self, name, location=DEFAULT_LOCATION, subscription=None):
+        rid = arm.rg_id(subscription or self.sub, name)
         if self.world.get(rid) is None:
             self.world.put(rid, {'id': rid, 'name': name, 'type': arm.RG_TYPE, 'location': location, 'tags': {},
                                  'properties': {'provisioningState': 'Succeeded'}})
         return rid
 
-    def nsg(self, rg, name, rules=(), location=DEFAULT_LOCATION):
-        self.resource_group(rg, location)
-        return network.create_nsg(self.world, self.sub, rg, name, location, rules)
+    def nsg(self, rg, name, rules=(), location=DEFAULT_LOCATION, subscription=None):
+        self.resource_group(rg, location, subscription)
+        return network.create_nsg(self.world, subscription or self.sub, rg, name, location, rules)
+
+    def vnet(self, rg, name, prefix='10.0.0.0/16', subnets=(('default', '10.0.0.0/24', None),),
+             location=DEFAULT_LOCATION, subscription=None):
+        """A virtual network with `subnets` ((name, prefix, NSG id or None), ...), for VMs to share
+        (`vm(..., subnet_id=...)`). Returns the VNet."""
+        self.resource_group(rg, location, subscription)
+        return network.create_vnet(self.world, subscription or self.sub, rg, name, prefix, subnets, location)
 
     def vm(self, rg, name, nsg='nic', public_ip=True, nics=1, location=DEFAULT_LOCATION, private_ip=None,
-           nsg_name=None, rules=()):
-        """A VM with its own VNet/subnet, NIC(s), public IP and NSG.
+           nsg_name=None, rules=(), subscription=None, subnet_id=None):
+        """A VM with its own VNet/subnet (or in the subnet `subnet_id`), NIC(s), public IP and NSG.
 
-        nsg: 'nic' (NSG on the primary NIC), 'subnet' (on its subnet only), 'both', or None.
+        nsg: 'nic' (NSG on the primary NIC), 'subnet' (on its subnet only), 'both', or None. With `subnet_id` and
+        nsg 'subnet' or 'both', the NSG is attached to that (shared) subnet, replacing any NSG it had.
         Returns a dict of the ids and addresses created.
         """
-        world, sub = self.world, self.sub
-        self.resource_group(rg, location)
+        world, sub = self.world, subscription or self.sub
+        self.resource_group(rg, location, sub)
         nsg_body = None
         if nsg:
-            nsg_body = self.nsg(rg, nsg_name or name + '-nsg', rules, location) if not (
-                nsg_name and world.get(self._nsg_id(rg, nsg_name))) else world.get(self._nsg_id(rg, nsg_name))
+            nsg_body = self.nsg(rg, nsg_name or name + '-nsg', rules, location, sub) if not (
+                nsg_name and world.get(self._nsg_id(rg, nsg_name, sub))) else world.get(self._nsg_id(rg, nsg_name, sub))
         index = len(world.of_type(compute.VM_TYPE)) + 4
-        private_ip = private_ip or '10.0.0.{}'.format(index)
+        private_ip = private_ip or ('10.0.0.{}'.format(index) if index < 250 else
+                                    '10.0.{}.{}'.format(index // 250, index % 250))
         subnet_nsg = nsg_body['id'] if nsg in ('subnet', 'both') else None
-        vnet = network.create_vnet(world, sub, rg, name + '-vnet', subnets=(('default', '10.0.0.0/24', subnet_nsg),),
-                                   location=location)
-        subnet_id = vnet['properties']['subnets'][0]['id']
+        if subnet_id is None:
+            vnet = network.create_vnet(world, sub, rg, name + '-vnet',
+                                       subnets=(('default', '10.0.0.0/24', subnet_nsg),), location=location)
+            subnet_id = vnet['properties']['subnets'][0]['id']
+        elif subnet_nsg:
+            network.find_subnet(world, subnet_id)['properties']['networkSecurityGroup'] = {'id': subnet_nsg}
         pip = network.create_public_ip(world, sub, rg, name + '-ip', '20.50.{}.{}'.format(index // 250, index % 250),
                                        location) if public_ip else None
         nic_ids = []
@@ -100,11 +114,11 @@ class Standin:
         vm = compute.create_vm(world, sub, rg, name, nic_ids, location)
         return {'id': vm['id'], 'name': name, 'resource_group': rg, 'nsg_id': nsg_body and nsg_body['id'],
                 'private_ip': private_ip, 'public_ip': pip and pip['properties']['ipAddress'],
-                'nic_ids': nic_ids, 'subnet_id': subnet_id}
+                'nic_ids': nic_ids, 'subnet_id': subnet_id, 'subscription': sub}
 
-    def _nsg_id(self, rg, name):
+    def _nsg_id(self, rg, name, subscription=None):
         return '/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/{}'.format(
-            self.sub, rg, name)
+            subscription or self.sub, rg, name)
 
     def add_test_identities(self):
         """The identities tests and demos sign in as, each with its own public IP: admin (Owner), requester (the

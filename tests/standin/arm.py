@@ -68,7 +68,7 @@ def check_tags(tags):
 
 # -- subscriptions --------------------------------------------------------------------------------------
 def _subscription_body(world, sub):
-    return {'id': '/subscriptions/' + sub, 'subscriptionId': sub, 'displayName': world.subscriptions[sub],
+    return {'id': '/subscriptions/' + sub, 'subscriptionId': sub, 'displayName': world.subscription_name(sub),
             'state': 'Enabled', 'tenantId': world.tenant_id,
             'subscriptionPolicies': {'locationPlacementId': 'Public_2014-09-01', 'quotaId': 'PayAsYouGo_2014-09-01',
                                      'spendingLimit': 'Off'}, 'authorizationSource': 'RoleBased'}
@@ -312,11 +312,12 @@ def activity_log(req):
     """ActivityLogs_List (api-version 2015-04-01): `$filter` needs an eventTimestamp range and may narrow by ONE of
     resourceGroupName, resourceUri (or resourceId), resourceProvider, correlationId, and by caller or status;
     anything else is a 400, and so is a start more than 90 days ago (the log keeps 90 days) or an end before the
-    start. A timestamp without an offset is UTC (what `az` sends). `$select` (a comma list of EventData property
-    names) returns only those top-level properties of each event. Events come newest first, `world.page_size` a
-    page, with `nextLink`. Events become visible `activity_log_state(world)['delay']` after they were submitted
-    (late events, as in Azure)."""
-    require_subscription(req)
+    start. Only the path's subscription's events are listed (a resource group of the same name in another
+    subscription is another group). A timestamp without an offset is UTC (what `az` sends). `$select` (a comma
+    list of EventData property names) returns only those top-level properties of each event. Events come newest
+    first, `world.page_size` a page, with `nextLink`. Events become visible `activity_log_state(world)['delay']`
+    after they were submitted (late events, as in Azure)."""
+    sub = require_subscription(req).lower()
     terms = _filter_terms(req.arg('$filter') or '')
     now = req.world.clock.now()
     _check_filter(terms, now)
@@ -327,7 +328,8 @@ def activity_log(req):
         (m.group(1) for name, op, value in terms if name.lower() in ('resourceuri', 'resourceid')
          for m in [re.match(r'^/subscriptions/[^/]+/resourcegroups/([^/]+)/', value, re.I)] if m), None)
     candidates = req.world.activity_by_group.get(group.lower(), []) if group else req.world.activity_log
-    events = [e for e in candidates if _matches(e, terms) and utc(e['submissionTimestamp']) <= visible_until]
+    events = [e for e in candidates if e['subscriptionId'].lower() == sub and _matches(e, terms)
+              and utc(e['submissionTimestamp']) <= visible_until]
     events.reverse()  # newest first, as Azure returns them
     if fields is not None:
         events = [{f: e[f] for f in fields if f in e} for e in events]

@@ -65,6 +65,7 @@ SPEC_FILES = {
     "authorization-pim-eligibility": "authorization/2020-10-01/RoleEligibilityScheduleRequest.json",
     "authorization-pim-policies": "authorization/2020-10-01/RoleManagementPolicy.json",
     "authorization-approvals": "authorization/2021-01-01-preview/authorization-RoleAssignmentApprovalCalls.json",
+    "resourcegraph": "resourcegraph/2021-03-01/resourcegraph.json",
 }
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
 JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}

@@ -9,6 +9,11 @@ Everything the stand-in knows lives in one `World`, guarded by one re-entrant lo
 writes to one resource; the stand-in serialises all of them, which is stricter but never kinder: a
 client that loses an update here (priority clash, ETag mismatch) would lose it in Azure too.
 
+Subscriptions: the first (`subscription_id`) and any added with `add_subscription`; every route serves a resource
+of any of them alike. Management groups (`add_management_group`) form a tree under the tenant root group (named by
+the tenant id), which holds every subscription not placed elsewhere; a role assigned at a management group's scope
+reaches every scope in the subscriptions below it (`covers`).
+
 Tests running in the same process as the server read and change the world directly (advance the
 clock, switch the Defender plan off, inject a fault); people who start the server from the command
 line use the `/_standin/*` control endpoints instead (see arm.py).
@@ -33,6 +38,12 @@ def utc(text_or_dt):
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
+
+
+def _subscription_of(resource_id):
+    """The subscription id in a resource id, as written there; '' when it names none."""
+    parts = (resource_id or '').strip('/').split('/')
+    return parts[1] if len(parts) >= 2 and parts[0].lower() == 'subscriptions' else ''
 
 
 # How many characters of a request body an Activity Log event keeps (*unconfirmed*: the stand-in's choice).
@@ -191,6 +202,23 @@ def scope_covers(outer, inner):
     return outer == '' or inner == outer or inner.startswith(outer + '/')
 
 
+MANAGEMENT_GROUPS = '/providers/Microsoft.Management/managementGroups/'
+
+
+def management_group_scope(name):
+    """The ARM scope of a management group."""
+    return MANAGEMENT_GROUPS + name
+
+
+def _management_group_name(scope):
+    """The lower-case name of the management group a scope is (or is inside), or None."""
+    text = (scope or '').rstrip('/').lower()
+    prefix = MANAGEMENT_GROUPS.lower()
+    if not text.startswith(prefix):
+        return None
+    return text[len(prefix):].split('/')[0] or None
+
+
 def _action_matches(pattern, action):
     """RBAC wildcard match, case-insensitive: `*` matches any run of characters, including slashes."""
     regex = '^' + '.*'.join(re.escape(part) for part in pattern.split('*')) + '$'
@@ -274,6 +302,84 @@ class World:
         self.groups = {}             # Entra group object id -> {'name': ..., 'members': set of object ids}
         self.groups_by_name = {}     # group display name -> object id
         self.pim_licensed = True     # False: every PIM and approval endpoint answers AadPremiumLicenseRequired
+        # Management groups below the tenant root group (named by the tenant id, it holds everything): lower-case
+        # name -> {'name', 'parent' (lower-case name; None for the root), 'subscriptions' (set of lower-case ids)}.
+        self.management_groups = {self.tenant_id.lower(): {'name': self.tenant_id, 'parent': None,
+                                                           'subscriptions': set()}}
+        # Azure Resource Graph's per-caller quota (graph.py): queries per window, the window in (real) seconds.
+        # Azure documents "15 queries within every 5-second window" as an example.
+        self.graph_quota = 15
+        self.graph_window = 5.0
+
+    # -- subscriptions and management groups -------------------------------------------------------
+    def add_subscription(self, subscription_id, name=None):
+        """Another subscription of the tenant (directly below the tenant root group); returns its id. Identities
+        reach it only through role assignments at or below `/subscriptions/<id>` (or a management group above it)."""
+        with self.lock:
+            self.subscriptions[subscription_id] = name or 'Subscription ' + subscription_id[:8]
+        return subscription_id
+
+    def subscription_name(self, subscription_id):
+        """The display name of a subscription, its id compared case-insensitively; None when there is none."""
+        return next((name for sub, name in self.subscriptions.items() if sub.lower() == subscription_id.lower()), None)
+
+    @property
+    def root_group(self):
+        """The name of the tenant root group (Azure names it by the tenant id)."""
+        return self.tenant_id
+
+    def add_management_group(self, name, subscriptions=(), parent=None):
+        """A management group below `parent` (a management group's name; default the tenant root group) holding
+        `subscriptions` (ids; a subscription has one parent, so it moves here from wherever it was). Returns its
+        scope, `/providers/Microsoft.Management/managementGroups/<name>`, where roles can be assigned."""
+        with self.lock:
+            parent_key = (parent or self.tenant_id).lower()
+            if parent_key not in self.management_groups:
+                raise KeyError('no management group named ' + parent)
+            group = self.management_groups.setdefault(name.lower(),
+                                                      {'name': name, 'parent': parent_key, 'subscriptions': set()})
+            group['parent'] = parent_key if name.lower() != self.tenant_id.lower() else None
+            for sub in subscriptions:
+                for other in self.management_groups.values():
+                    other['subscriptions'].discard(sub.lower())
+                group['subscriptions'].add(sub.lower())
+        return management_group_scope(name)
+
+    def management_group_of(self, subscription_id):
+        """The (lower-case) name of the management group a subscription sits in: the root group unless placed."""
+        key = subscription_id.lower()
+        return next((name for name, group in self.management_groups.items() if key in group['subscriptions']),
+                    self.tenant_id.lower())
+
+    def management_group_ancestors(self, name):
+        """A management group's lower-case name and those of the groups above it, up to the root group."""
+        chain, key = [], name.lower()
+        while key is not None and key not in chain:
+            chain.append(key)
+            key = self.management_groups[key]['parent'] if key in self.management_groups else None
+        return chain
+
+    def subscriptions_under(self, name):
+        """The ids (as registered) of the subscriptions in a management group or any group below it."""
+        key = name.lower()
+        return [sub for sub in self.subscriptions
+                if key in self.management_group_ancestors(self.management_group_of(sub))]
+
+    def covers(self, outer, inner):
+        """`scope_covers`, plus management groups: a management group scope covers itself, the groups below it,
+        and every scope in the subscriptions below it (as a role assigned there does in Azure)."""
+        if scope_covers(outer, inner):
+            return True
+        group = _management_group_name(outer)
+        if group is None:
+            return False
+        inner_group = _management_group_name(inner)
+        if inner_group is not None:
+            return group in self.management_group_ancestors(inner_group)
+        parts = inner.strip('/').split('/')
+        if len(parts) >= 2 and parts[0].lower() == 'subscriptions':
+            return group in self.management_group_ancestors(self.management_group_of(parts[1]))
+        return False
 
     # -- identities and authorization -------------------------------------------------------------
     def add_identity(self, name, roles=(), public_ip=None, upn=None, kind='app', resource_group='identities'):
@@ -351,17 +457,18 @@ class World:
         for assignment in self.live_assignments():
             if assignment.principal_id not in principals:
                 continue
-            if not scope_covers(assignment.scope, scope):
+            if not self.covers(assignment.scope, scope):
                 continue
             if self.roles[assignment.role.lower()].grants(action):
                 return True
         return False
 
     def has_any_access(self, ident, subscription_id):
+        """True when a role assignment in force of the identity (or a group of it) is at, below or above (the root, a
+        management group holding it) the subscription: what makes Azure list the subscription for it."""
         prefix = '/subscriptions/' + subscription_id.lower()
         principals = {ident.object_id} | self.groups_of(ident.object_id)
-        return any(a.principal_id in principals and
-                   (a.scope.lower() == prefix or a.scope.lower().startswith(prefix + '/') or a.scope in ('', '/'))
+        return any(a.principal_id in principals and (scope_covers(prefix, a.scope) or self.covers(a.scope, prefix))
                    for a in self.live_assignments())
 
     # -- resources -------------------------------------------------------------------------------
@@ -441,7 +548,7 @@ class World:
             'status': {'value': status, 'localizedValue': status},
             'subStatus': {'value': sub_status, 'localizedValue': sub_status},
             'submissionTimestamp': iso(now),
-            'subscriptionId': self.subscription_id,
+            'subscriptionId': _subscription_of(resource_id) or self.subscription_id,
             'tenantId': self.tenant_id,
             'httpRequest': {'clientRequestId': str(uuid.uuid4()), 'clientIpAddress': ident.public_ip if ident else '',
                             'method': http_method},
