@@ -29,6 +29,9 @@ def transform_list_table(result):
                                     ('Requestor', ''), ('Expires', ''), ('Request', '')])]
         for row in vm_rows:
             row['Mode'] = vm.get('mode')
+            if vm.get('subscription'):   # across subscriptions: where each VM is
+                row['ResourceGroup'] = vm.get('resourceGroup')
+                row['Subscription'] = vm['subscription']
         rows += vm_rows
     return rows
 

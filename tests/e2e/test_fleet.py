@@ -208,7 +208,8 @@ def test_fleet_cleanup_removes_exactly_the_expired_rules_through_a_throttling_st
     finally:
         graph.thaw(world)
     assert result.code == 0, result
-    assert sorted((c['nsg'].lower(), c['name']) for c in result.json['removed']) == sorted(expired)
+    assert sorted((c['target'].lower().split('/securityrules/')[0], c['name']) for c in result.json['removed']) == \
+        sorted(expired)
     assert result.json['failed'] == [] and result.json['count'] == len(expired)
     assert storm.hits == 4 and throttle.hits == 1
     left = _allow_rules(world, [one, two])

@@ -8,7 +8,8 @@
     python -m tests.standin --env-file /tmp/standin.env [--port 0] [--no-defender]
 
 It serves HTTPS on 127.0.0.1, seeds a small estate (resource group MyResourceGroup with VMs MyVM, which
-has its NSG on the NIC, and SubnetVM, whose NSG sits on its subnet; identities admin, requester and reader)
+has its NSG on the NIC, and SubnetVM, whose NSG sits on its subnet; in a second subscription, LegacyVM with no NSG
+behind a Basic public IP; identities admin (Owner of both), requester and reader)
 and writes an env file with everything `az` needs: the CA to trust, the endpoints to register as a cloud,
 and each identity's credentials. It runs until interrupted (SIGINT/SIGTERM).
 """
@@ -24,6 +25,9 @@ from .app import Standin
 from . import security
 
 
+SECOND_SUBSCRIPTION = '00000000-0000-0000-0000-0000000000b2'
+
+
 def seed(standin):
     standin.add_test_identities()
     open_ssh = {'name': 'AllowSSHFromAnywhere', 'properties': {
@@ -32,6 +36,14 @@ def seed(standin):
         'description': 'Left open by the team that built the VM'}}
     standin.vm('MyResourceGroup', 'MyVM', nsg='nic', rules=[open_ssh])
     standin.vm('MyResourceGroup', 'SubnetVM', nsg='subnet')
+    # A second subscription, where the admin is Owner too: a VM left with no NSG behind a Basic public IP, which
+    # `az vm jit exposure --all-subscriptions` finds.
+    world = standin.world
+    second = world.add_subscription(SECOND_SUBSCRIPTION, 'JIT Test Subscription 2')
+    world.assign(world.identities['admin'], 'Owner', '/subscriptions/' + second)
+    legacy = standin.vm('LegacyGroup', 'LegacyVM', nsg=None, subscription=second)
+    world.get(world.get(legacy['nic_ids'][0])['properties']['ipConfigurations'][0]['properties']['publicIPAddress']
+              ['id'])['sku']['name'] = 'Basic'
 
 
 def main(argv=None):
