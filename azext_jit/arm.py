@@ -23,8 +23,7 @@ class AzureClock:
     """Azure's time: the last `Date` header seen, advanced by the local monotonic clock since."""
 
     def __init__(self):
-        self._seen = None
-        self._at = None
+        self._state = None   # (the Date seen, the monotonic time it was seen): one value, so threads read a pair
         self.skew_warning_sent = False
 
     def observe(self, pipeline_response):
@@ -32,15 +31,15 @@ class AzureClock:
         if not date:
             return
         try:
-            self._seen = email.utils.parsedate_to_datetime(date).astimezone(dt.timezone.utc)
-            self._at = time.monotonic()
+            self._state = (email.utils.parsedate_to_datetime(date).astimezone(dt.timezone.utc), time.monotonic())
         except (TypeError, ValueError):
             pass
 
     def now(self):
-        if self._seen is None:
+        state = self._state
+        if state is None:
             return dt.datetime.now(dt.timezone.utc)
-        return self._seen + dt.timedelta(seconds=time.monotonic() - self._at)
+        return state[0] + dt.timedelta(seconds=time.monotonic() - state[1])
 
 
 class Azure:

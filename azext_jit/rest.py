@@ -37,7 +37,7 @@ class RestClient:
         config.proxy_policy = policies.ProxyPolicy(**kwargs)
         config.logging_policy = policies.NetworkTraceLoggingPolicy(**kwargs)
         config.http_logging_policy = ARMHttpLoggingPolicy(**kwargs)
-        config.retry_policy = policies.RetryPolicy(**kwargs)
+        config.retry_policy = _retry_policy(**kwargs)
         config.custom_hook_policy = policies.CustomHookPolicy(**kwargs)
         config.redirect_policy = policies.RedirectPolicy(**kwargs)
         config.authentication_policy = kwargs.get('authentication_policy') or ARMChallengeAuthenticationPolicy(
@@ -45,10 +45,11 @@ class RestClient:
         extra = {'transport': kwargs['transport']} if kwargs.get('transport') else {}
         self._pipeline = ARMPipelineClient(base_url=self.base_url, config=config, **extra)
 
-    def send(self, method, path, api_version, body=None, query=None, headers_out=None):
+    def send(self, method, path, api_version, body=None, query=None, headers_out=None, **options):
         """One call; returns the parsed JSON answer (None when empty). `path` is an ARM path or an absolute URL
         (a nextLink). Raises HttpResponseError for an error answer (its `response.headers` has the headers).
-        `headers_out`, a dict, receives the answer's headers with lower-case names (Resource Graph's quota)."""
+        `headers_out`, a dict, receives the answer's headers with lower-case names (Resource Graph's quota);
+        `options` go to the pipeline (`retry_status=0`: the caller handles 429 and 5xx itself)."""
         from azure.core.exceptions import HttpResponseError, map_error
         from azure.core.rest import HttpRequest
         params = dict(query or {})
@@ -57,7 +58,7 @@ class RestClient:
         url = path if path.startswith('http') else self.base_url + path
         request = HttpRequest(method, url, params=params, json=body,
                               headers={'Accept': 'application/json'})
-        response = self._pipeline.send_request(request)
+        response = self._pipeline.send_request(request, **options)
         if headers_out is not None:
             headers_out.update((name.lower(), value) for name, value in response.headers.items())
         if response.status_code >= 400:
@@ -96,6 +97,22 @@ class RestClient:
             items += (answer or {}).get('value') or []
             pages += 1
         return items
+
+
+MAX_RETRY_AFTER = 30   # seconds: the longest wait a Retry-After header gets from the pipeline's own retries
+
+
+def _retry_policy(**kwargs):
+    """azure-core's RetryPolicy, with every wait a `Retry-After` asks for capped at MAX_RETRY_AFTER: a header of a day
+    must not keep a scheduled cleanup asleep for days (callers that wait longer, as `nsg.client.while_busy` does,
+    bound their own waits)."""
+    from azure.core.pipeline import policies
+
+    class CappedRetryPolicy(policies.RetryPolicy):
+        def get_retry_after(self, response):
+            seconds = super().get_retry_after(response)
+            return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+    return CappedRetryPolicy(**kwargs)
 
 
 def new_name():

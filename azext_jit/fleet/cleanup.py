@@ -14,13 +14,16 @@ the runner's `--subscriptions`/`--all-subscriptions`.
    (`JitMode.cleanup_nsg`). Resource Graph lags ARM by seconds to minutes: a rule its data shows expired may have
    been removed since (by the VM's next request or another cleanup), and nothing is deleted on its word alone.
 
-Calls: the Resource Graph pages, then per candidate NSG one GET and one DELETE per rule removed; nothing per VM,
-resource group or subscription. A dry run reads the same and writes nothing. A rule that cannot be removed (or an
-NSG that cannot be read) is one line in `failed`, naming it, and the others go on.
+Calls: the Resource Graph pages, then per candidate NSG one GET and one DELETE per rule removed, and one list of
+the subscriptions the identity can read (a named one it cannot read is a failure: Resource Graph leaves it out
+without a word); nothing per VM, resource group or subscription. A dry run reads the same and writes nothing. A
+rule that cannot be removed (or an NSG that cannot be read) is one line in `failed`, naming it, and the others go
+on.
 """
 from azext_jit import modes as registry
 from azext_jit.fleet import graph, queries
 from azext_jit.fleet.parallel import run_each
+from azext_jit.fleet.scope import unreadable
 from azext_jit.log import get_logger
 
 logger = get_logger(__name__)
@@ -78,6 +81,12 @@ def fleet_cleanup(azure, scope, dry_run=False, mode=registry.AUTO, progress=None
         summary['failed'] += problems
     from azext_jit.nsg.client import describe_nsg
     summary['failed'] += [f'the expired rules of {describe_nsg(nsg_id)}: {message}' for nsg_id, message in failures]
+    # Resource Graph leaves a subscription the identity cannot read out of its answer without a word: its expired
+    # access would stay open while the run looked complete.
+    missing = unreadable(azure, scope.subscriptions)
+    summary['failed'] += [f'the expired rules of subscription {sub}: this identity cannot read it (no role there, or '
+                          "another tenant's), so Resource Graph showed nothing of it" for sub in missing]
+    summary['subscriptions'] -= len(missing)
     summary['count'] = len(summary['removed'])
     for problem in summary['failed']:
         logger.warning('Could not remove %s', problem)

@@ -15,14 +15,15 @@ go in batches, each paged with `$skipToken` (which needs the `id` column in the 
 
 Resource Graph throttles per user: each answer says how many queries are left (`x-ms-user-quota-remaining`) and
 when the quota fills again (`x-ms-user-quota-resets-after`, hh:mm:ss); at 0 the next call (a page, or the
-command's next query) waits until then. Over the quota it answers 429 with `Retry-After` (after the pipeline's own
-retries): the query waits as asked and tries again. Either wait counts against one bound per call of `query`
-(`AZURE_JIT_BUSY_SECONDS`, default 150 s, as for a busy NSG); beyond it the 429 is raised.
+command's next query) waits until then. Over the quota it answers 429 with `Retry-After`: the query waits as asked
+and tries again (so does a 5xx; the pipeline's own status retries are off for these calls). Every wait counts
+against one bound per call of `query` (`AZURE_JIT_BUSY_SECONDS`, default 150 s, as for a busy NSG); beyond it the
+429 is raised.
 
-An answer that says it was cut (`resultTruncated` "true") without a `$skipToken` to read on raises
-`errors.AzureFailed`: a partial fleet must never look like the whole of it. Any error answer is the SDK's
-HttpResponseError (`errors.explain_http_error` words it). Resource Graph's data lags ARM by seconds to minutes:
-whoever writes after a query reads the resource fresh from ARM first.
+An answer that says it was cut (`resultTruncated` "true") without a `$skipToken` to read on, or that keeps giving
+tokens past the rows it counted (`totalRecords`), raises `errors.AzureFailed`: a partial fleet must never look like
+the whole of it. Any error answer is the SDK's HttpResponseError (`errors.explain_http_error` words it). Resource
+Graph's data lags ARM by seconds to minutes: whoever writes after a query reads the resource fresh from ARM first.
 """
 import time
 import weakref
@@ -37,6 +38,7 @@ MAX_MANAGEMENT_GROUPS = 10      # per request
 QUOTA_REMAINING = 'x-ms-user-quota-remaining'
 QUOTA_RESETS_AFTER = 'x-ms-user-quota-resets-after'
 MIN_WAIT = 1                    # second: the least wait after a 429 or an exhausted quota
+RETRIED = (429, 500, 502, 503, 504)   # waited out (Retry-After, or MIN_WAIT) and sent again, within the bound
 
 
 def _batches(items, size):
@@ -80,6 +82,13 @@ def _retry_after(ex):
             if seconds is not None:
                 return max(seconds, 0)
     return MIN_WAIT
+
+
+def _count(value):
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _truncated(answer):
@@ -144,6 +153,7 @@ def query(azure, kusto, subscriptions=None, management_groups=None, progress=Non
     for scope in _scopes(subscriptions, management_groups):
         token = None
         seen_tokens = set()
+        start, total = len(rows), 0
         while True:
             options = {'$top': PAGE_SIZE, 'resultFormat': 'objectArray'}
             if token:
@@ -151,18 +161,24 @@ def query(azure, kusto, subscriptions=None, management_groups=None, progress=Non
             body = dict(scope, query=kusto, options=options)
             headers = {}
             pacer.before_call()
-            try:
-                answer = azure.rest.send('POST', PATH, API_VERSION, body=body, headers_out=headers) or {}
+            try:   # 429 and 5xx are waited out here, within the bound, not by the pipeline's retries
+                answer = azure.rest.send('POST', PATH, API_VERSION, body=body, headers_out=headers,
+                                         retry_status=0) or {}
             except HttpResponseError as ex:
-                if getattr(ex, 'status_code', None) != 429:
+                if getattr(ex, 'status_code', None) not in RETRIED:
                     raise
                 pacer.throttled(ex)
                 continue
             pacer.after_answer(headers)
-            rows += answer.get('data') or []
+            page = answer.get('data') or []
+            rows += page
+            total = max(total, _count(answer.get('totalRecords')))
             if progress:
                 progress(len(rows))
             token = answer.get('$skipToken')
+            if token and (not page or len(rows) - start > total):
+                raise AzureFailed('Azure Resource Graph kept answering pages beyond the results it counted; its '
+                                  'answer cannot be read to the end.', 'Run the command again; it is safe to repeat.')
             if not token:
                 if _truncated(answer):
                     raise AzureFailed(

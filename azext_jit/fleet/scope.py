@@ -8,11 +8,12 @@
 `Scope(subscriptions, management_groups, resource_group)`: subscription ids or management group names (not both:
 Resource Graph answers for one kind of scope per query), and optionally one resource group name (in every
 subscription). `subscriptions_of(cmd, azure, all_subscriptions, named=None)` says which subscription ids:
-- `named`: those given (`--subscriptions`); inside `az` a name is resolved to its id from the subscriptions `az
-  login` cached, as `--subscription` is; outside `az` (the runner) only ids are taken;
-- `all_subscriptions`: inside `az`, the Enabled subscriptions `az login` cached for the current account and tenant
-  (what `az account list` shows there; no call); outside, `GET /subscriptions` (one paged list: every subscription
-  the identity holds a role in, of its own tenant), the Enabled ones;
+- `named`: those given (`--subscriptions`); inside `az` a name or id is resolved from the subscriptions `az login`
+  cached for the current account and tenant, as `--subscription` is (one not there is refused); outside `az` (the
+  runner) only ids are taken;
+- `all_subscriptions`: inside `az`, the subscriptions `az login` cached for the current account and tenant (what
+  `az account list` shows there; no call); outside, `GET /subscriptions` (one paged list: every subscription the
+  identity holds a role in, of its own tenant); Enabled, Warned and PastDue ones (their VMs run), not Disabled;
 - neither: the current subscription.
 """
 import re
@@ -63,18 +64,42 @@ class Scope:  # pylint: disable=too-few-public-methods  # a value
         return list(self.subscriptions or self.management_groups or [])
 
 
+# Subscription states whose resources run and accept writes (Warned and PastDue ones still run their VMs); Disabled
+# and Deleted ones are left out of --all-subscriptions.
+LIVE_STATES = ('enabled', 'warned', 'pastdue')
+
+
+def _live(entry):
+    return str(entry.get('state') or '').lower() in LIVE_STATES
+
+
 def subscriptions_of(cmd, azure, all_subscriptions, named=None):
     """The subscription ids a fleet command covers (see the module docstring); `cmd` is None outside `az`."""
     if named:
         if cmd is None:
             return Scope(subscriptions=named).subscriptions
-        return _resolve_in_profile(_profile_entries(cmd, azure)[0], named)
+        entries, current = _profile_entries(cmd, azure)
+        return _resolve_in_profile([e for e in entries if _same_account(e, current)], named)
     if all_subscriptions:
         if cmd is None:
-            return _listed(azure)
-        entries, current = _profile_entries(cmd, azure)
-        return [e['id'] for e in entries if e.get('state') == 'Enabled' and _same_account(e, current)]
+            found = _listed(azure)
+        else:
+            entries, current = _profile_entries(cmd, azure)
+            found = [e['id'] for e in entries if _live(e) and _same_account(e, current)]
+        if not found:
+            raise BadInput('No subscription to cover: none that is enabled is visible to this account.',
+                           'Check `az account list --refresh -o table`, or name subscriptions with --subscriptions.')
+        return found
     return [azure.subscription_id]
+
+
+def unreadable(azure, subscriptions):
+    """Of `subscriptions`, those the identity cannot see now (`GET /subscriptions`, one paged list): Resource Graph
+    leaves such a subscription out of its answer without a word, so a fleet command says it instead."""
+    if not subscriptions:
+        return []
+    visible = {i.lower() for i in _listed(azure, states=None)}
+    return [s for s in subscriptions if s.lower() not in visible]
 
 
 def _profile_entries(cmd, azure):
@@ -99,20 +124,20 @@ def _resolve_in_profile(entries, named):
     for name in named:
         name = str(name).strip()
         match = [e['id'] for e in entries if name.lower() in (e.get('id', '').lower(), e.get('name', '').lower())]
-        if match:
-            ids.append(match[0])
-        elif _GUID.match(name):
-            ids.append(name)
-        else:
-            raise BadInput(f"Subscription '{name}' is not one of yours: no subscription has that name or id.",
-                           'Check the spelling (`az account list -o table`), or give its id.')
+        if not match:
+            raise BadInput(f"Subscription '{name}' is not one of yours: no subscription of this account and tenant "
+                           'has that name or id.',
+                           'Check the spelling (`az account list -o table`); a subscription added since you signed in '
+                           'appears after `az account list --refresh`.')
+        ids.append(match[0])
     return Scope(subscriptions=ids).subscriptions
 
 
-def _listed(azure):
-    """`GET /subscriptions`: the Enabled subscriptions the identity can read (one paged list)."""
+def _listed(azure, states=LIVE_STATES):
+    """`GET /subscriptions`: the subscriptions the identity can read (one paged list), in `states` (None: any)."""
     def cut(pages):
         raise AzureFailed(f'The list of subscriptions did not end after {pages} pages.',
                           'Name the subscriptions with --subscriptions instead.')
     items = azure.rest.list('/subscriptions', SUBSCRIPTIONS_API, max_pages=MAX_PAGES, on_cut=cut)
-    return _unique(i['subscriptionId'] for i in items if i.get('state') == 'Enabled' and i.get('subscriptionId'))
+    return _unique(i['subscriptionId'] for i in items
+                   if i.get('subscriptionId') and (states is None or str(i.get('state') or '').lower() in states))

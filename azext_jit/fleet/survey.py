@@ -22,6 +22,7 @@ class Survey:
     def __init__(self, azure, scope, mode=AUTO, progress=None):
         from azext_jit.fleet import graph, queries
         from azext_jit.fleet.estate import Estate
+        from azext_jit.fleet.scope import unreadable
         self.azure = azure.detached()   # NSGs from Resource Graph fill its caches, never a writer's
         self.scope = scope
         self.mode = mode
@@ -30,6 +31,9 @@ class Survey:
                            progress=(lambda n: progress('Reading Resource Graph', n)) if progress else None)
         self.estate = Estate.from_rows(rows)
         self._modes = {}
+        for sub in unreadable(azure, scope.subscriptions):   # Resource Graph leaves them out without a word
+            logger.warning('Subscription %s is not covered: this identity cannot read it (no role there, or another '
+                           "tenant's), so Resource Graph showed nothing of it.", sub)
 
     def vms(self):
         return self.estate.vms()

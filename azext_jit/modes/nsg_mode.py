@@ -40,9 +40,9 @@ from azext_jit.nsg.conflicts import classify_conflicts
 from azext_jit.pim import roles
 from azext_jit.nsg.priorities import DEFAULT_DENY_PRIORITY, MAX_PRIORITY, choose_allow_priorities, \
     choose_deny_priority, used_priorities
-from azext_jit.nsg.rules import (destination_prefixes, group_ports_by_protocol, is_allow, prefix_contains_ip,
-                                 priority_of, rule_allows_any_source, rule_covers_port, rules_equivalent, rules_of,
-                                 source_prefixes)
+from azext_jit.nsg.rules import (destination_prefixes, group_ports_by_protocol, is_allow, is_inbound,
+                                 prefix_contains_ip, priority_of, rule_allows_any_source, rule_covers_port,
+                                 rules_equivalent, rules_of, source_prefixes)
 from azext_jit.policy import JitPolicy
 from azext_jit.revocations import revoked_requests
 from azext_jit.times import parse_time, stamp
@@ -277,6 +277,9 @@ class NsgMode(JitMode):  # pylint: disable=too-many-public-methods  # the interf
             name = records.parse_rule_name(rule['name'])
             if not name or name.kind != 'allow':
                 continue
+            if not is_allow(rule) or not is_inbound(rule):   # JIT writes only inbound allow rules by this name
+                _warn_look_alike(rule, nsg)
+                continue
             info = records.parse_allow_description((rule.get('properties') or {}).get('description') or '')
             doubt = records.untrusted_end(info, now)
             if doubt or info.until <= now:
@@ -471,6 +474,21 @@ def _kept_justification(requestor, justification):
                        'allows 140 characters for the end time, requestor, request id and justification): %r.',
                        records.justification_room(requestor), kept)
     return kept
+
+
+_WARNED_LOOK_ALIKES = set()
+
+
+def _warn_look_alike(rule, nsg):
+    """A rule named like a JIT allow rule that is not one (a deny rule, or outbound): someone changed it or named it
+    so. Removing it could open a port: it stays, named once per command."""
+    key = (str(nsg.get('id')).lower(), rule['name'].lower())
+    if key not in _WARNED_LOOK_ALIKES:
+        _WARNED_LOOK_ALIKES.add(key)
+        props = rule.get('properties') or {}
+        logger.warning("Rule %s in %s is named like a JIT allow rule but is %s %s: JIT never writes it so, and "
+                       "leaves it in place.", rule['name'], nsg_client.describe_nsg(nsg['id']),
+                       props.get('direction') or 'of no direction', props.get('access') or 'of no access')
 
 
 def _warn_untrusted(rule, doubt, nsg, dry_run):

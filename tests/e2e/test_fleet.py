@@ -201,7 +201,7 @@ def test_fleet_cleanup_removes_exactly_the_expired_rules_through_a_throttling_st
     storm = faults('DELETE', r'/securityRules/AzVmJit-Allow-', status=429, code='RetryableErrorDueToAnotherOperation',
                    message='Another operation is in progress.', retry_after=1, times=4)
     throttle = faults('POST', r'^/providers/Microsoft\.ResourceGraph/resources$', status=429, code='RateLimiting',
-                      message='Too many requests.', retry_after=1, times=1)
+                      message='Too many requests.', retry_after=1, times=3)
     try:
         mark = len(world.requests)
         result = fleet.az.run('vm', 'jit', 'cleanup', '--all-subscriptions')
@@ -211,11 +211,18 @@ def test_fleet_cleanup_removes_exactly_the_expired_rules_through_a_throttling_st
     assert sorted((c['target'].lower().split('/securityrules/')[0], c['name']) for c in result.json['removed']) == \
         sorted(expired)
     assert result.json['failed'] == [] and result.json['count'] == len(expired)
-    assert storm.hits == 4 and throttle.hits == 1
+    assert storm.hits == 4 and throttle.hits == 3
     left = _allow_rules(world, [one, two])
     assert not set(expired) & set(left) and set(kept) | {renewed} <= set(left)
-    deletes = [r for r in world.requests[mark:] if r.method == 'DELETE' and r.status < 400]
+    calls = world.requests[mark:]
+    deletes = [r for r in calls if r.method == 'DELETE' and r.status < 400]
     assert len(deletes) == len(expired), 'one delete per expired rule, none for what ARM no longer has'
+    graph_path = '/providers/microsoft.resourcegraph/resources'
+    answered = [r for r in calls if r.path.lower() == graph_path and r.status == 200]
+    nsg_reads = [r for r in calls if r.method == 'GET' and re.search(r'/networkSecurityGroups/[^/]+$', r.path, re.I)]
+    assert len(answered) == 1, 'one page of Resource Graph, read again after each 429'
+    assert sorted({r.path.lower() for r in nsg_reads}) == sorted({vm['nsg_id'].lower() for vm in (vm1, vm2, vm3)}) \
+        and len(nsg_reads) == 3, 'one fresh read per NSG Resource Graph showed with something due; none per VM'
 
 
 def test_fleet_list_shows_jit_vms_of_every_subscription(fleet):

@@ -119,6 +119,8 @@ CASES = [
                           'Microsoft.Compute/virtualMachines/n1'], 2, '--ids'),
     # fleet scope: subscriptions by id, one way of naming the scope; exposure's write options need --protect
     ('list-subscription-unknown', ['list', '--subscriptions', 'No-Such-Subscription'], 2, 'is not one of yours'),
+    ('cleanup-subscription-not-yours', ['cleanup', '--subscriptions', '00000000-0000-0000-0000-00000000dead'], 2,
+     'is not one of yours'),
     ('cleanup-subscriptions-and-all', ['cleanup', '--subscriptions', '{sub}', '--all-subscriptions'], 2,
      'cannot be used together'),
     ('exposure-dry-run-without-protect', ['exposure', '--dry-run'], 2, '--protect'),

@@ -64,6 +64,7 @@ class _World:
         self.calls, self.lock = [], threading.Lock()
         self.read_errors, self.delete_errors = {}, {}
         self.azures = {}
+        self.readable = [SUB_A, SUB_B]   # what `GET /subscriptions` shows the identity
 
     def put(self, sub, name, rules, seen_by_graph=None):
         nsg_id = _nsg_id(sub, name)
@@ -118,11 +119,16 @@ class _Graph:
         self.world = world
 
     def send(self, method, path, api_version, body=None, query=None,  # pylint: disable=unused-argument
-             headers_out=None):
+             headers_out=None, **options):
         assert (method, path) == ('POST', graph.PATH)
         self.world.note('POST graph', tuple(body['subscriptions']), body['query'])
         rows = [r for r in self.world.graph_rows if r['subscriptionId'] in body['subscriptions']]
         return {'totalRecords': len(rows), 'count': len(rows), 'resultTruncated': 'false', 'data': rows}
+
+    def list(self, path, api_version, **_):  # pylint: disable=unused-argument
+        assert path == '/subscriptions'
+        self.world.note('GET subscriptions')
+        return [{'subscriptionId': sub, 'state': 'Enabled'} for sub in self.world.readable]
 
 
 class _Azure:
@@ -182,7 +188,7 @@ def test_fleet_cleanup_removes_what_arm_says_is_expired_and_nothing_graph_alone_
     assert sorted(c[1] for c in estate.calls if c[0] == 'GET') == sorted(
         _nsg_id(s, n) for s, n in ((SUB_A, 'nsg1'), (SUB_A, 'nsg2'), (SUB_B, 'nsg4'), (SUB_B, 'nsg5'),
                                    (SUB_B, 'nsg6')))
-    assert len(estate.calls) == 1 + 5 + 2
+    assert len(estate.calls) == 1 + 5 + 2 + 1   # and the one list of readable subscriptions
     # What is still open stays.
     assert [r['name'] for r in estate.nsgs[_nsg_id(SUB_B, 'nsg4').lower()]['properties']['securityRules']] == \
         [records.allow_rule_name(f'/subscriptions/{SUB_A}/resourceGroups/rg1/providers/Microsoft.Compute/'
@@ -221,7 +227,29 @@ def test_a_mode_that_expires_its_own_access_sends_no_query(estate):
     assert estate.calls == [] and summary['removed'] == [] and summary['scope'] == [SUB_A]
 
 
+def test_a_subscription_the_identity_cannot_read_is_a_failure_not_a_silent_gap(estate):
+    estate.readable = [SUB_A]   # Resource Graph would answer nothing for B, and say nothing about it
+    estate.graph_rows = [r for r in estate.graph_rows if r['subscriptionId'] == SUB_A]
+    summary = fleet_cleanup(estate.root, Scope(subscriptions=[SUB_A, SUB_B]))
+    assert [c['name'] for c in summary['removed']] == [estate.expired['nsg1']]
+    assert summary['subscriptions'] == 1 and len(summary['failed']) == 1
+    assert SUB_B in summary['failed'][0] and 'cannot read it' in summary['failed'][0]
+
+
 def test_progress_counts_the_candidate_nsgs(estate):
     seen = []
     fleet_cleanup(estate.root, Scope(subscriptions=[SUB_A, SUB_B]), progress=lambda d, t: seen.append((d, t)))
     assert sorted(seen) == [(n, 5) for n in range(1, 6)]
+
+
+def test_a_rule_named_like_ours_that_denies_or_goes_out_is_never_removed(estate):
+    look_alikes = []
+    for access, direction in (('Deny', 'Inbound'), ('Allow', 'Outbound')):
+        rule = _allow('vm7', 'abcd000' + str(len(look_alikes)), 22, -60)
+        rule['properties'].update(access=access, direction=direction, description='block ssh: incident 4711')
+        look_alikes.append(rule)
+    estate.put(SUB_A, 'nsg7', look_alikes)
+    summary = fleet_cleanup(estate.root, Scope(subscriptions=[SUB_A]))
+    assert {c['name'] for c in summary['removed']} == {estate.expired['nsg1']}
+    assert [r['name'] for r in estate.nsgs[_nsg_id(SUB_A, 'nsg7').lower()]['properties']['securityRules']] == \
+        [r['name'] for r in look_alikes]

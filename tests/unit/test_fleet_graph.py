@@ -55,10 +55,12 @@ class _Graph:
     def __init__(self, script):
         self.script = list(script)
         self.bodies = []
+        self.options = []
 
-    def send(self, method, path, api_version, body=None, query=None, headers_out=None):
+    def send(self, method, path, api_version, body=None, query=None, headers_out=None, **options):
         assert (method, path, api_version, query) == ('POST', graph.PATH, '2021-03-01', None)
         self.bodies.append(json.loads(json.dumps(body)))
+        self.options.append(options)
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
@@ -244,3 +246,32 @@ def test_rest_client_hands_out_the_answers_headers_in_lower_case():
     [sent] = transport.requests
     assert sent.method == 'POST' and sent.url.startswith('https://arm.example/providers/Microsoft.ResourceGraph/')
     assert 'api-version=2021-03-01' in sent.url
+
+
+def test_a_5xx_is_waited_out_and_repeated_here_not_by_the_pipelines_retries():
+    azure = _Azure([_error(503, 'ServiceUnavailable'), _page(_rows(0, 1))])
+    rows, time = _run(azure, subscriptions=['s'])
+    assert rows == _rows(0, 1) and time.sleeps == [1]
+    assert all(o.get('retry_status') == 0 for o in azure.rest.options)
+
+
+def test_pages_beyond_the_results_counted_are_a_failure_not_an_endless_read():
+    azure = _Azure([_page(_rows(0, 1), 'tok1', total=2), _page(_rows(1, 1), 'tok2', total=2),
+                    _page(_rows(2, 1), 'tok3', total=2), _page(_rows(3, 1))])
+    with pytest.raises(errors.AzureFailed):
+        _run(azure, subscriptions=['s'])
+    assert len(azure.rest.bodies) == 3
+    azure = _Azure([_page([], 'tok1', total=0), _page(_rows(0, 1))])
+    with pytest.raises(errors.AzureFailed):
+        _run(azure, subscriptions=['s'])
+
+
+def test_the_pipeline_waits_at_most_thirty_seconds_whatever_retry_after_says():
+    from azext_jit import rest
+
+    class Answer:   # pylint: disable=too-few-public-methods
+        def __init__(self, value):
+            self.http_response = _Response(429, {}, {'Retry-After': value})
+    policy = rest._retry_policy()  # pylint: disable=protected-access
+    assert policy.get_retry_after(Answer('86400')) == 30
+    assert policy.get_retry_after(Answer('7')) == 7

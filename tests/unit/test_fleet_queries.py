@@ -91,10 +91,11 @@ class _Azure:
         self.rest = _Rest(items)
 
 
-def test_outside_az_all_subscriptions_are_the_enabled_ones_arm_lists_in_one_call():
+def test_outside_az_all_subscriptions_are_the_live_ones_arm_lists_in_one_call():
     azure = _Azure([{'subscriptionId': SUB_A, 'state': 'Enabled'}, {'subscriptionId': SUB_B, 'state': 'Disabled'},
-                    {'subscriptionId': SUB_A.upper(), 'state': 'Enabled'}])
-    assert scope.subscriptions_of(None, azure, True) == [SUB_A]
+                    {'subscriptionId': SUB_A.upper(), 'state': 'Enabled'},
+                    {'subscriptionId': '00000000-0000-0000-0000-00000000000c', 'state': 'PastDue'}])
+    assert scope.subscriptions_of(None, azure, True) == [SUB_A, '00000000-0000-0000-0000-00000000000c']
     assert [c[:2] for c in azure.rest.calls] == [('/subscriptions', scope.SUBSCRIPTIONS_API)]
 
 
@@ -136,4 +137,13 @@ def test_inside_az_subscriptions_come_from_the_login_cache_of_the_current_accoun
     with pytest.raises(BadInput) as caught:
         scope.subscriptions_of(cmd, azure, False, named=['Staging'])
     assert "'Staging' is not one of yours" in caught.value.message
+    for elsewhere in ('00000000-0000-0000-0000-00000000000d', '00000000-0000-0000-0000-00000000000f'):
+        with pytest.raises(BadInput):   # another tenant's, or none this account knows: refused, not sent
+            scope.subscriptions_of(cmd, azure, False, named=[elsewhere])
+    cached[1]['state'] = 'Warned'       # still runs its VMs: still covered
+    assert scope.subscriptions_of(cmd, azure, True) == [SUB_A, SUB_B]
+    for entry in cached:
+        entry['state'] = 'Disabled'
+    with pytest.raises(BadInput):       # nothing to cover is an error, never a query of the whole tenant
+        scope.subscriptions_of(cmd, azure, True)
     assert azure.rest.calls == [], 'inside az no call: the login cache knows the subscriptions'
