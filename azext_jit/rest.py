@@ -50,7 +50,8 @@ class RestClient:
         (a nextLink). Raises HttpResponseError for an error answer (its `response.headers` has the headers).
         `headers_out`, a dict, receives the answer's headers with lower-case names (Resource Graph's quota);
         `options` go to the pipeline (`retry_status=0`: the caller handles 429 and 5xx itself)."""
-        from azure.core.exceptions import HttpResponseError, map_error
+        from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceExistsError,
+                                           ResourceNotFoundError, map_error)
         from azure.core.rest import HttpRequest
         params = dict(query or {})
         if api_version and 'api-version=' not in path:
@@ -61,8 +62,9 @@ class RestClient:
         response = self._pipeline.send_request(request, **options)
         if headers_out is not None:
             headers_out.update((name.lower(), value) for name, value in response.headers.items())
-        if response.status_code >= 400:
-            map_error(status_code=response.status_code, response=response, error_map={})
+        if response.status_code >= 400:   # as the SDK clients map them: a missing resource is ResourceNotFoundError
+            map_error(status_code=response.status_code, response=response,
+                      error_map={401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError})
             raise HttpResponseError(response=response)
         text = response.text()
         return json.loads(text) if text.strip() else None
