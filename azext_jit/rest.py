@@ -69,6 +69,32 @@ class RestClient:
         text = response.text()
         return json.loads(text) if text.strip() else None
 
+    def begin(self, method, path, api_version, body=None, expected=(200, 201, 202, 204), polling_interval=1):
+        """A long-running write as the SDK's `begin_*` operations make it: the call now (an answer outside `expected`
+        raises as `send` does), then azure-mgmt-core's ARM polling of its operation (Azure-AsyncOperation / Location,
+        honouring Retry-After, `polling_interval` s otherwise), on this same pipeline. Returns the poller: its
+        `result()` waits for the end and gives the final JSON (None when there is none); an operation that ends
+        Failed raises HttpResponseError, as the SDK's do."""
+        from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceExistsError,
+                                           ResourceNotFoundError, map_error)
+        from azure.core.polling import LROPoller
+        from azure.core.rest import HttpRequest
+        from azure.mgmt.core.polling.arm_polling import ARMPolling
+        url = path if path.startswith('http') else self.base_url + path
+        request = HttpRequest(method, url, params={'api-version': api_version}, json=body,
+                              headers={'Accept': 'application/json'})
+        initial = self._pipeline.send_request(request, _return_pipeline_response=True)
+        response = initial.http_response
+        if response.status_code not in expected:
+            map_error(status_code=response.status_code, response=response,
+                      error_map={401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError})
+            raise HttpResponseError(response=response)
+
+        def final(pipeline_response):
+            text = pipeline_response.http_response.text()
+            return json.loads(text) if text and text.strip() else None
+        return LROPoller(self._pipeline, initial, final, ARMPolling(polling_interval))
+
     def get(self, path, api_version, **query):
         return self.send('GET', path, api_version, query=query)
 
