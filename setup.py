@@ -23,12 +23,12 @@ CLASSIFIERS = [
     'Programming Language :: Python :: 3.12',
 ]
 
-# azure-cli bundles azure-mgmt-compute, -security and -resource, but not azure-mgmt-network (its network
-# commands are generated code), so the extension brings it. The unattended cleanup runner runs outside `az`
-# (`pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`): it lists NSGs and deletes rules with the network SDK
-# and signs in with azure-identity, nothing more, so its extra brings azure-identity only (azure-core and
-# azure-mgmt-core come with these two) and never azure-cli-core.
-DEPENDENCIES = ["azure-mgmt-network>=33.1.0,<34"]
+# The extension talks to ARM over plain REST on azure-core's pipeline (`azext_jit/rest.py`), with azure-mgmt-core's
+# ARM pipeline and long-running-operation polling; inside az it also uses the azure-mgmt-security models az bundles.
+# azure-cli brings azure-mgmt-core too; the unattended cleanup runner runs outside `az`
+# (`pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`): it needs azure-mgmt-core and azure-identity, nothing
+# more, and never azure-cli-core.
+DEPENDENCIES = ["azure-mgmt-core>=1.4.0,<2"]
 EXTRAS = {'runner': ['azure-identity>=1.15.0']}
 
 with open(os.path.join(HERE, 'README.md'), 'r', encoding='utf-8') as f:
