@@ -13,31 +13,14 @@ from azure.core.exceptions import HttpResponseError
 
 from azext_jit import errors
 from azext_jit.fleet import graph
+from tests.unit.fake_http import FakeResponse
 
 QUERY = 'Resources | project id'
 
 
-class _Response:
-    def __init__(self, status, body, headers=None):
-        self.status_code = status
-        self.reason = 'reason'
-        self.headers = headers or {}
-        self._body = body
-        self.request = None
-
-    def json(self):
-        return self._body
-
-    def text(self, encoding=None):  # pylint: disable=unused-argument
-        return json.dumps(self._body)
-
-    def body(self):
-        return json.dumps(self._body).encode()
-
-
 def _error(status, code, headers=None):
-    return HttpResponseError(response=_Response(status, {'error': {'code': code, 'message': code + ' happened'}},
-                                                headers))
+    return HttpResponseError(response=FakeResponse(status, {'error': {'code': code, 'message': code + ' happened'}},
+                                                   headers))
 
 
 def _page(rows, token=None, truncated=False, total=None, headers=None):
@@ -271,7 +254,7 @@ def test_the_pipeline_waits_at_most_thirty_seconds_whatever_retry_after_says():
 
     class Answer:   # pylint: disable=too-few-public-methods
         def __init__(self, value):
-            self.http_response = _Response(429, {}, {'Retry-After': value})
+            self.http_response = FakeResponse(429, {}, {'Retry-After': value})
     policy = rest._retry_policy()  # pylint: disable=protected-access
     assert policy.get_retry_after(Answer('86400')) == 30
     assert policy.get_retry_after(Answer('7')) == 7

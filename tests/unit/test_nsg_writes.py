@@ -5,40 +5,20 @@
 
 """Rule writes against a scripted network SDK: a rule whose answer never came is removed all the same, a busy NSG
 is waited for, and Azure's failures read as one line with advice (errors.explain_http_error / write_failed)."""
-import json
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from azext_jit import errors
 from azext_jit.nsg import client
+from tests.unit.fake_http import FakeResponse
 
 NSG_ID = '/subscriptions/s/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/nsg1'
 
 
-class _Response:
-    """Just enough of an azure-core HTTP response for HttpResponseError and our error readers."""
-
-    def __init__(self, status, body, headers=None):
-        self.status_code = status
-        self.reason = 'reason'
-        self.headers = headers or {}
-        self._body = body
-        self.request = None
-
-    def json(self):
-        return self._body
-
-    def text(self, encoding=None):  # pylint: disable=unused-argument
-        return json.dumps(self._body)
-
-    def body(self):
-        return json.dumps(self._body).encode()
-
-
 def _http_error(status, code, message='m', headers=None, body=None):
-    return HttpResponseError(response=_Response(status, body or {'error': {'code': code, 'message': message}},
-                                                headers))
+    return HttpResponseError(response=FakeResponse(status, body or {'error': {'code': code, 'message': message}},
+                                                   headers))
 
 
 class _Poller:
