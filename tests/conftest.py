@@ -85,6 +85,11 @@ def defender_off(standin):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'expects_violation: the test sends a body the swagger refuses on purpose')
+    # With workers, xdist hands each one a quarter of its share of tests in one block at the start: the first worker
+    # got every slow fault test in a row (about eight minutes) while the others ran out of work. Two at a time, and
+    # more as they finish, spreads the slow ones over every worker.
+    if getattr(config.option, 'maxschedchunk', 'absent') is None:
+        config.option.maxschedchunk = 2
 
 
 # Tests that spend most of their time waiting (Retry-After, Defender's late rules, faults), scheduled first: with
@@ -95,7 +100,11 @@ _WAITING_FIRST = ('tests/reliability/test_faults.py', 'tests/reliability/test_co
                   'tests/e2e/test_nsg_write_faults.py', 'tests/reliability/',
                   # then the longest of the rest (many `az` calls each), so that none is left for the end
                   'tests/e2e/test_approval_requests.py', 'tests/e2e/test_audit_log.py', 'tests/e2e/test_cleanup.py',
-                  'tests/e2e/test_request_limits.py', 'tests/e2e/test_nsg_mode.py', 'tests/e2e/test_defender.py')
+                  'tests/e2e/test_request_limits.py', 'tests/e2e/test_nsg_mode.py', 'tests/e2e/test_defender.py',
+                  'tests/e2e/test_cleanup_runner_install.py', 'tests/conformance/test_core_az_commands.py',
+                  # then every other end-to-end test (each runs `az` a few times), before the conformance and unit
+                  # tests, which take a second or less and fill the gaps at the end
+                  'tests/e2e/')
 
 
 def pytest_collection_modifyitems(items):
