@@ -167,7 +167,9 @@ def _runner(az_env, standin, tmp_path, *args):
         'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost',
     })
     # Run outside the source tree, so that the installed extension is what runs.
-    return subprocess.run([sys.executable, '-m', 'azext_jit.runner', '--subscription', standin.sub] + list(args),
+    named = any(a in ('--subscriptions', '--all-subscriptions') for a in args)
+    scope = [] if named else ['--subscription', standin.sub]
+    return subprocess.run([sys.executable, '-m', 'azext_jit.runner'] + scope + list(args),
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
 
 

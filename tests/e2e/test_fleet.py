@@ -180,10 +180,14 @@ def _plant(world, vm, request_id, port, minutes, name='someone@contoso.test'):
     return (vm['nsg_id'].lower(), rule['name'])
 
 
-def _allow_rules(world, estates):
+def _allow_rules(world, estates, due=False):
+    """(NSG id, rule name) of the JIT allow rules in the estates' NSGs; with `due`, only those whose time is up by
+    Azure's clock (other tests of this module may have left some, and moved the clock since)."""
     nsgs = {v['nsg_id'] for e in estates for v in e.vms.values() if v['nsg_id']}
+    now = world.clock.now()
     return sorted((nsg.lower(), r['name']) for nsg in nsgs for r in world.get(nsg)['properties']['securityRules']
-                  if r['name'].startswith('AzVmJit-Allow-'))
+                  if r['name'].startswith('AzVmJit-Allow-') and (not due or records.parse_allow_description(
+                      r['properties'].get('description') or '').until <= now))
 
 
 def test_fleet_cleanup_removes_exactly_the_expired_rules_through_a_throttling_storm(fleet, faults):
@@ -202,6 +206,8 @@ def test_fleet_cleanup_removes_exactly_the_expired_rules_through_a_throttling_st
                    message='Another operation is in progress.', retry_after=1, times=4)
     throttle = faults('POST', r'^/providers/Microsoft\.ResourceGraph/resources$', status=429, code='RateLimiting',
                       message='Too many requests.', retry_after=1, times=3)
+    due = set(_allow_rules(world, [one, two, fleet.three], due=True))   # what ARM holds expired now
+    assert set(expired) <= due
     try:
         mark = len(world.requests)
         result = fleet.az.run('vm', 'jit', 'cleanup', '--all-subscriptions')
@@ -209,20 +215,21 @@ def test_fleet_cleanup_removes_exactly_the_expired_rules_through_a_throttling_st
         graph.thaw(world)
     assert result.code == 0, result
     assert sorted((c['target'].lower().split('/securityrules/')[0], c['name']) for c in result.json['removed']) == \
-        sorted(expired)
-    assert result.json['failed'] == [] and result.json['count'] == len(expired)
+        sorted(due)
+    assert result.json['failed'] == [] and result.json['count'] == len(due)
     assert storm.hits == 4 and throttle.hits == 3
     left = _allow_rules(world, [one, two])
     assert not set(expired) & set(left) and set(kept) | {renewed} <= set(left)
     calls = world.requests[mark:]
     deletes = [r for r in calls if r.method == 'DELETE' and r.status < 400]
-    assert len(deletes) == len(expired), 'one delete per expired rule, none for what ARM no longer has'
+    assert len(deletes) == len(due), 'one delete per expired rule, none for what ARM no longer has'
     graph_path = '/providers/microsoft.resourcegraph/resources'
     answered = [r for r in calls if r.path.lower() == graph_path and r.status == 200]
     nsg_reads = [r for r in calls if r.method == 'GET' and re.search(r'/networkSecurityGroups/[^/]+$', r.path, re.I)]
     assert len(answered) == 1, 'one page of Resource Graph, read again after each 429'
-    assert sorted({r.path.lower() for r in nsg_reads}) == sorted({vm['nsg_id'].lower() for vm in (vm1, vm2, vm3)}) \
-        and len(nsg_reads) == 3, 'one fresh read per NSG Resource Graph showed with something due; none per VM'
+    assert {vm['nsg_id'].lower() for vm in (vm1, vm2, vm3)} <= {r.path.lower() for r in nsg_reads} and \
+        len(nsg_reads) == len({r.path.lower() for r in nsg_reads}), \
+        'one fresh read per NSG Resource Graph showed with something due; none per VM'
 
 
 def test_fleet_list_shows_jit_vms_of_every_subscription(fleet):
@@ -242,3 +249,25 @@ def test_fleet_list_shows_jit_vms_of_every_subscription(fleet):
     assert not [r for r in fleet.world.requests[mark:] if re.search(
         r'/(networkInterfaces|networkSecurityGroups|virtualMachines)(/|$)', r.path, re.I)], \
         'VMs, NICs and NSGs come from Resource Graph, not from a read each'
+
+
+def test_the_unattended_runner_cleans_every_subscription_it_can_read(fleet, az_env, standin, tmp_path):
+    """`python -m azext_jit.runner --all-subscriptions`, as a Functions app's managed identity runs it, through
+    Resource Graph: the expired rules of every subscription it may touch go, and it says so in its summary."""
+    import json
+    from tests.e2e.test_cleanup import _runner
+    world, one, two = fleet.world, fleet.one, fleet.two
+    runner = world.identities['function-app']
+    for sub in fleet.subs[:2]:
+        scope = '/subscriptions/' + sub
+        if not any(a.principal_id == runner.object_id and a.scope == scope for a in world.assignments):
+            world.assign(runner, 'Network Contributor', scope)
+    mine = [_plant(world, one.vms['both-nic-closed'], 'cccc0001', 22, -20),
+            _plant(world, two.vms['rdp-open'], 'cccc0002', 3389, -3)]
+    done = _runner(az_env, standin, tmp_path, '--all-subscriptions')
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    removed = {(c['target'].lower().split('/securityrules/')[0], c['name']) for c in summary['removed']}
+    assert set(mine) <= removed and summary['failed'] == []
+    assert {fleet.subs[0].lower(), fleet.subs[1].lower()} <= {s.lower() for s in summary['scope']}
+    assert not set(mine) & set(_allow_rules(world, [one, two]))
