@@ -8,6 +8,7 @@
 Handlers never test a mode's name: they ask the mode what it does (`modes/base.py`)."""
 import contextlib
 
+from azext_jit.enabling import enable_chosen, plan_enable, protectable
 from azext_jit.log import get_logger
 from azext_jit.modes import AUTO
 
@@ -148,7 +149,7 @@ def exposure_jit(cmd, subscriptions=None, all_subscriptions=False,  # pylint: di
         survey = Survey(azure, scope, progress=progress)
         rows = exposure.exposed(survey.estate, numbers, survey.jit_mode)
         _warn_unknown([r for r in rows if r['status'] != 'open'])
-        logger.warning('%s', exposure.summary(rows, len(survey.vms()), len(survey.subscriptions())))
+        logger.warning('%s', exposure.summary(rows, len(survey.vms()), len(survey.estate.subscriptions())))
         if not protect:
             return rows
         from azext_jit.fleet.protect import protect_exposed
@@ -193,18 +194,6 @@ def enable_jit(cmd, resource_group_name=None, vm_name=None, ports=None, max_dura
     return results[0] if vm_name else results
 
 
-def plan_enable(azure, modes, targets, policy, mode, one_vm):
-    """([(target, mode)], {vm id: conflicts plan}) for `enable`: each VM's mode, the rules it removes, and only the
-    VMs it can protect (one VM: refused with the reason; several: skipped and named). Reads only."""
-    from azext_jit import protection
-    chosen = [(target, modes.for_enable(target, mode)) for target in targets]
-    if mode != AUTO and not one_vm:   # a group in a mode asked for by name: skip what it cannot take, name it
-        chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]
-    plans = {target.id: protection.plan_conflicts(azure, target, policy, jit_mode, modes.each())
-             for target, jit_mode in chosen}
-    return _with_closed_doors(azure, chosen, policy, plans, one_vm), plans
-
-
 def _enable_policy(ports, max_duration, allowed_sources):
     from azext_jit.policy import build_policy
     return build_policy(ports or _default_ports(), max_duration or _default_max_duration(), allowed_sources or ['*'])
@@ -215,22 +204,6 @@ def _check_all_or_name(all_vms, vm_name):
         from azext_jit.errors import BadInput
         raise BadInput('--all and --name cannot be used together.',
                        'Name one VM with -g and -n, or protect every VM with --all (with -g: every VM of that group).')
-
-
-def enable_chosen(azure, chosen, policy, plans, dry_run):
-    """Each mode writes its VMs' policy (one write per mode, not one per VM), then each VM's conflicting rules go."""
-    from azext_jit import protection
-    from azext_jit.pim import record
-    changes = []
-    for jit_mode in {id(m): m for _, m in chosen}.values():
-        changes += jit_mode.enable([t for t, m in chosen if m is jit_mode], policy, dry_run)
-    results = []
-    for target, jit_mode in chosen:
-        mine = [c for c in changes if c.concerns(target)]
-        mine += protection.remove_conflicts(azure, target, plans[target.id], dry_run)
-        results.append(protection.summary(target, jit_mode, policy, mine, plans[target.id], dry_run))
-        results[-1]['policy']['requireApproval'] = record.required(target)   # approval set up earlier stays
-    return results
 
 
 def _gate_results(approval_gate, chosen, results, dry_run):
@@ -255,44 +228,9 @@ def _enable_targets(azure, resource_group_name, vm_name, all_vms):
         require_protectable(target)
         return [target]
     if resource_group_name or all_vms:   # a group or the subscription: enable what can be protected, name the rest
-        return _protectable([target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)])
+        return protectable([target_from_vm(azure, vm) for vm in list_vms(azure, resource_group_name)])
     raise MissingInput('Say which VMs to protect: -g/--resource-group with -n/--name (one VM), -g alone (every '
                        'VM of the group) or --all (the whole subscription).')
-
-
-def _protectable(targets, check=None):
-    from azext_jit.errors import NotPossible
-    from azext_jit.targets import require_protectable
-    kept = []
-    for target in targets:
-        try:
-            (check or require_protectable)(target)
-            kept.append(target)
-        except NotPossible as err:
-            logger.warning('Skipped: %s', err.message)
-    return kept
-
-
-def _with_closed_doors(azure, chosen, policy, plans, one_vm):
-    """Refuse a VM that another public door (NIC or IP configuration) leaves open to any source on a protected port,
-    once enable's removals are done; name its other public doors in a warning. In a group, skip and name it."""
-    from azext_jit.targets import require_closed_doors
-
-    def check(target):
-        require_closed_doors(azure, target, policy, plans[target.id].remove, plans[target.id].nsg_id)
-    if one_vm:
-        for target, _ in chosen:
-            check(target)
-        return chosen
-    kept = {t.id for t in _protectable([t for t, _ in chosen], check)}
-    return [(t, m) for t, m in chosen if t.id in kept]
-
-
-def _can_hold(jit_mode, target):
-    reason = jit_mode.cannot_hold(target)
-    if reason:
-        logger.warning('Skipped %s: %s.', target.describe(), reason)
-    return reason is None
 
 
 def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=False):

@@ -50,8 +50,6 @@ class RestClient:
         (a nextLink). Raises HttpResponseError for an error answer (its `response.headers` has the headers).
         `headers_out`, a dict, receives the answer's headers with lower-case names (Resource Graph's quota);
         `options` go to the pipeline (`retry_status=0`: the caller handles 429 and 5xx itself)."""
-        from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceExistsError,
-                                           ResourceNotFoundError, map_error)
         from azure.core.rest import HttpRequest
         params = dict(query or {})
         if api_version and 'api-version=' not in path:
@@ -62,10 +60,8 @@ class RestClient:
         response = self._pipeline.send_request(request, **options)
         if headers_out is not None:
             headers_out.update((name.lower(), value) for name, value in response.headers.items())
-        if response.status_code >= 400:   # as the SDK clients map them: a missing resource is ResourceNotFoundError
-            map_error(status_code=response.status_code, response=response,
-                      error_map={401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError})
-            raise HttpResponseError(response=response)
+        if response.status_code >= 400:
+            _raise_error(response)
         text = response.text()
         return json.loads(text) if text.strip() else None
 
@@ -75,8 +71,6 @@ class RestClient:
         honouring Retry-After, `polling_interval` s otherwise), on this same pipeline. Returns the poller: its
         `result()` waits for the end and gives the final JSON (None when there is none); an operation that ends
         Failed raises HttpResponseError, as the SDK's do."""
-        from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceExistsError,
-                                           ResourceNotFoundError, map_error)
         from azure.core.polling import LROPoller
         from azure.core.rest import HttpRequest
         from azure.mgmt.core.polling.arm_polling import ARMPolling
@@ -86,9 +80,7 @@ class RestClient:
         initial = self._pipeline.send_request(request, _return_pipeline_response=True)
         response = initial.http_response
         if response.status_code not in expected:
-            map_error(status_code=response.status_code, response=response,
-                      error_map={401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError})
-            raise HttpResponseError(response=response)
+            _raise_error(response)
 
         def final(pipeline_response):
             text = pipeline_response.http_response.text()
@@ -125,6 +117,16 @@ class RestClient:
             items += (answer or {}).get('value') or []
             pages += 1
         return items
+
+
+def _raise_error(response):
+    """An error answer as the SDK clients raise it: 401, 404 and 409 as their own exception types (a missing resource
+    is ResourceNotFoundError), anything else HttpResponseError."""
+    from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceExistsError,
+                                       ResourceNotFoundError, map_error)
+    map_error(status_code=response.status_code, response=response,
+              error_map={401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError})
+    raise HttpResponseError(response=response)
 
 
 MAX_RETRY_AFTER = 30   # seconds: the longest wait a Retry-After header gets from the pipeline's own retries

@@ -9,8 +9,8 @@ Resource Graph's answer is a few seconds to minutes old, so nothing is written f
 ARM (VM, NIC, and its subnet when the NIC has no NSG), and a VM that JIT holds by now (someone enabled it since) is
 left as it is. Then `enable` plans every VM as it would for a resource group (its mode, the rules it removes, the
 doors it cannot close: such a VM is skipped and named), asks once for every removal (as `enable` does, `--yes` for
-scripts; a dry run asks nothing), and writes per subscription. A VM that fails does not stop the others: it is
-named in `skipped` with why.
+scripts; a dry run asks nothing), and writes VM by VM. A VM that fails does not stop the others: it is named in
+`skipped` with why.
 """
 from azext_jit.log import get_logger
 
@@ -28,7 +28,7 @@ def protect_exposed(azure, rows, policy, mode, dry_run, yes, progress=None):  # 
     'skipped': [{'id', 'vm', 'resourceGroup', 'reason'}], 'dryRun'}. Each VM is planned, and written, on its own:
     one that fails is named in `skipped` and the others go on."""
     from azext_jit import protection
-    from azext_jit.custom import enable_chosen
+    from azext_jit.enabling import enable_chosen
     rows = [r for r in rows if r.get('status', 'open') == 'open']   # unknown doors: named, not acted on
     skipped = []
     for vm_id in dict.fromkeys(r['id'] for r in rows if r['jit']['enabled']):
@@ -55,7 +55,7 @@ def protect_exposed(azure, rows, policy, mode, dry_run, yes, progress=None):  # 
 def _plan(azure, vm_ids, policy, mode, skipped, progress):
     """[(azure of its subscription, target, mode, conflicts plan)] per VM enable can protect, from fresh ARM reads;
     every other VM goes to `skipped` with why."""
-    from azext_jit.custom import plan_enable
+    from azext_jit.enabling import plan_enable
     from azext_jit.modes.chooser import Modes
     from azext_jit.targets import require_protectable, resolve_vm
     planned, modes_of = [], {}

@@ -38,10 +38,6 @@ class Survey:
     def vms(self):
         return self.estate.vms()
 
-    def subscriptions(self):
-        """The subscriptions with VMs in scope, in a stable order."""
-        return sorted({vm['subscriptionId'] for vm in self.vms()}, key=str.lower)
-
     def modes(self, subscription):
         """The modes of one subscription, their policies read once (Defender: one paged list), and NSG reads served
         from what Resource Graph returned (no call per NSG)."""
