@@ -24,7 +24,7 @@ CLASSIFIERS = [
 ]
 
 # The extension talks to ARM over plain REST on azure-core's pipeline (`azext_jit/rest.py`), with azure-mgmt-core's
-# ARM pipeline and long-running-operation polling; inside az it also uses the azure-mgmt-security models az bundles.
+# ARM pipeline and long-running-operation polling, and imports no SDK's operations or models.
 # azure-cli brings azure-mgmt-core too; the unattended cleanup runner runs outside `az`
 # (`pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`): it needs azure-mgmt-core and azure-identity, nothing
 # more, and never azure-cli-core.

@@ -3,11 +3,16 @@
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
 
-"""The Azure a command talks to: SDK clients for one subscription, and Azure's own clock.
+"""The Azure a command talks to: the ARM APIs of one subscription, and Azure's own clock.
+
+Every call is plain ARM REST on the SDK's own pipeline (`rest.RestClient`: sign-in, retries, `--debug`, user agent),
+grouped and named as the SDKs' operation groups name them (`azure.compute.virtual_machines.get`, `azure.security.
+jit_network_access_policies.initiate`, ...), answering the JSON Azure sent. No SDK's operations or models are
+imported: they cost 65 ms (azure-mgmt-security) to a third of a second (azure-mgmt-network) of CPU per command, for
+objects the extension would only turn back into that JSON.
 
 Two ways in: `Azure.from_cli(cmd)` inside `az` (honours `az login`, the cloud and `--subscription`), and
-`Azure.from_credential(...)` for the unattended cleanup runner (azure-identity, no `az` at all). Clients
-are created on first use, so a command pays only for the SDKs it touches.
+`Azure.from_credential(...)` for the unattended cleanup runner (azure-identity, no `az` at all).
 
 Expiry is judged by Azure's clock, read from the `Date` header of every ARM answer, not by the local
 machine's: a request opened from one machine and cleaned up from another agree on when it ends, even when
@@ -43,7 +48,7 @@ class AzureClock:
 
 
 class Azure:
-    """SDK clients bound to one subscription, sharing one AzureClock."""
+    """The ARM APIs of one subscription (over one `RestClient`), sharing one AzureClock."""
 
     def __init__(self, factory, subscription_id, clock=None):
         self._factory = factory   # factory(client type, subscription id, **kwargs): a client bound to that subscription
@@ -51,6 +56,7 @@ class Azure:
         self.clock = clock or AzureClock()
         self._clients = {}
         self.nsgs = {}   # NSGs read during this command (nsg_ops keeps it truthful)
+        self.staged_deletes = {}   # VM id (lower) -> tag names to delete with its next tag deletion (`vm_records`)
         self._others = {subscription_id.lower(): self}
         # Fleet commands work on many NSGs at once (`fleet/parallel.py`): clients and subscriptions are made once.
         self._lock = threading.RLock()
@@ -125,14 +131,16 @@ class Azure:
 
     @property
     def security(self):
-        from azure.mgmt.security import SecurityCenter
-        return self._client('security', lambda: self._factory(SecurityCenter, self.subscription_id))
+        """Defender for Cloud's JIT policies and pricings over plain REST (`SecurityCalls`): azure-mgmt-security's
+        client and models cost about 65 ms of every Defender-mode command to import, for JSON the extension reads
+        and writes as it is."""
+        return self._client('security', lambda: SecurityCalls(self))
 
     @property
-    def resources(self):
-        from azure.mgmt.resource import ResourceManagementClient
-        sub = self.subscription_id
-        return self._client('resources', lambda: self._factory(ResourceManagementClient, sub, polling_interval=1))
+    def tags(self):
+        """The Tags API at any scope over plain REST (`TagCalls`): azure-mgmt-resource cost about 0.13 s of every
+        command that wrote a VM's tags to import."""
+        return self._client('tags', lambda: TagCalls(self))
 
     @property
     def rest(self):
@@ -146,6 +154,9 @@ class Azure:
 
 NETWORK_API = '2026-03-01'   # what azure-mgmt-network 33.1 sends: reads and writes speak the same version
 COMPUTE_API = '2024-11-01'   # what azure-mgmt-compute (bundled with az) sends for virtual machines
+JIT_API = '2020-01-01'       # Defender's jitNetworkAccessPolicies: the one version azure-mgmt-security 6 sends
+PRICING_API = '2023-01-01'   # Defender's pricings, as azure-mgmt-security 6 sends (shows subPlan)
+TAGS_API = '2024-11-01'      # Microsoft.Resources/tags at a scope, as az's resource profile sends
 
 
 class _Reads:
@@ -191,8 +202,8 @@ class _SubnetReads:  # pylint: disable=too-few-public-methods  # as the SDK's op
 
 
 class NetworkReads:  # pylint: disable=too-few-public-methods  # operation groups, as attributes
-    """`azure.network`: NICs, subnets and NSGs read over plain ARM REST on the same pipeline as the SDK clients
-    (sign-in, retries, `--debug`, Azure's clock); `security_rules` (writes) is the SDK's."""
+    """`azure.network`: NICs, subnets and NSGs read over plain ARM REST on the SDK's pipeline (sign-in, retries,
+    `--debug`, Azure's clock); `security_rules`: rule writes with ARM's long-running-operation polling."""
 
     def __init__(self, azure):
         self.network_interfaces = _Reads(azure, 'networkInterfaces')
@@ -208,7 +219,9 @@ class NetworkReads:  # pylint: disable=too-few-public-methods  # operation group
 class _RuleWrites:
     """`security_rules.begin_create_or_update(group, nsg, rule, body)` and `.begin_delete(group, nsg, rule)` as the
     SDK's operation group has them: the write, then ARM's long-running-operation polling (`RestClient.begin`), with
-    the status codes the Network RP answers (PUT 200/201, DELETE 200/202/204)."""
+    the status codes the Network RP answers (PUT 200/201, DELETE 200/202/204). A PUT's result is the rule as Azure
+    accepted it, once its operation Succeeded: no GET of the rule after it (the extension knows what it wrote; the
+    SDK's poller would read it once more)."""
 
     def __init__(self, azure):
         self._azure = azure
@@ -219,8 +232,86 @@ class _RuleWrites:
 
     def begin_create_or_update(self, resource_group_name, nsg_name, rule_name, body):
         return self._azure.rest.begin('PUT', self._path(resource_group_name, nsg_name, rule_name), NETWORK_API,
-                                      body=body, expected=(200, 201))
+                                      body=body, expected=(200, 201), final_read=False)
 
     def begin_delete(self, resource_group_name, nsg_name, rule_name):
         return self._azure.rest.begin('DELETE', self._path(resource_group_name, nsg_name, rule_name), NETWORK_API,
                                       expected=(200, 202, 204))
+
+
+class _JitPolicies:
+    """`jit_network_access_policies`: Defender's JIT policies by the SDK operation group's names, over REST."""
+
+    def __init__(self, azure):
+        self._azure = azure
+
+    def _base(self, resource_group_name=None, location=None):
+        group = f'/resourceGroups/{resource_group_name}' if resource_group_name else ''
+        region = f'/locations/{location}' if location else ''
+        return (f'/subscriptions/{self._azure.subscription_id}{group}/providers/Microsoft.Security{region}'
+                '/jitNetworkAccessPolicies')
+
+    def list(self):
+        return self._azure.rest.list(self._base(), JIT_API, max_pages=MAX_POLICY_PAGES, on_cut=_policies_cut)
+
+    def list_by_resource_group(self, resource_group_name):
+        return self._azure.rest.list(self._base(resource_group_name), JIT_API, max_pages=MAX_POLICY_PAGES,
+                                     on_cut=_policies_cut)
+
+    def list_by_resource_group_and_region(self, resource_group_name, location):
+        return self._azure.rest.list(self._base(resource_group_name, location), JIT_API,
+                                     max_pages=MAX_POLICY_PAGES, on_cut=_policies_cut)
+
+    def get(self, resource_group_name, location, name):
+        return self._azure.rest.get(f'{self._base(resource_group_name, location)}/{name}', JIT_API)
+
+    def create_or_update(self, resource_group_name, location, name, body):
+        return self._azure.rest.put(f'{self._base(resource_group_name, location)}/{name}', JIT_API, body)
+
+    def delete(self, resource_group_name, location, name):
+        return self._azure.rest.send('DELETE', f'{self._base(resource_group_name, location)}/{name}', JIT_API)
+
+    def initiate(self, resource_group_name, location, name, body):
+        return self._azure.rest.post(f'{self._base(resource_group_name, location)}/{name}/initiate', JIT_API, body)
+
+
+MAX_POLICY_PAGES = 1000   # Defender pages its policy lists; a subscription holds one policy per group and region
+
+
+def _policies_cut(pages):
+    from azext_jit.errors import AzureFailed
+    raise AzureFailed(f"Defender's list of JIT policies did not end after {pages} pages.",
+                      'Run the command again; if it persists, narrow it with -g.')
+
+
+class _Pricings:  # pylint: disable=too-few-public-methods  # as the SDK's operation group
+    def __init__(self, azure):
+        self._azure = azure
+
+    def get(self, name):
+        return self._azure.rest.get(
+            f'/subscriptions/{self._azure.subscription_id}/providers/Microsoft.Security/pricings/{name}', PRICING_API)
+
+
+class SecurityCalls:  # pylint: disable=too-few-public-methods  # operation groups, as attributes
+    """`azure.security`: Defender for Cloud's `jit_network_access_policies` and `pricings`, as the SDK's operation
+    groups name them, over plain ARM REST on the SDK's pipeline; answers and bodies are the JSON Azure speaks."""
+
+    def __init__(self, azure):
+        self.jit_network_access_policies = _JitPolicies(azure)
+        self.pricings = _Pricings(azure)
+
+
+class TagCalls:  # pylint: disable=too-few-public-methods
+    """`azure.tags.update_at_scope(scope, operation, tags)`: Tags_UpdateAtScope (`PATCH {scope}/providers/
+    Microsoft.Resources/tags/default`), Merge or Delete; a long-running operation in this API version (200, or 202
+    and its polling)."""
+
+    def __init__(self, azure):
+        self._azure = azure
+
+    def update_at_scope(self, scope, operation, tags):
+        poller = self._azure.rest.begin('PATCH', f"{scope.rstrip('/')}/providers/Microsoft.Resources/tags/default",
+                                        TAGS_API, body={'operation': operation, 'properties': {'tags': tags}},
+                                        expected=(200, 202))
+        return poller.result()

@@ -237,8 +237,10 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
     from azext_jit import protection, revocations
     from azext_jit.access_requests import ACTIVE
     from azext_jit.commands import CONFIRM_IN_HANDLER
+    from azext_jit.nsg import client as nsg_client
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
+    nsg_client.read_ahead(azure, target.nsg_id)   # so a mode's own reads (Defender's policies) come last
     held = modes.holding(target, mode)
     if not held:   # an earlier disable stopped half-way: finish it
         held = [m for m in modes.each(mode) if m.removes_leftovers() and m.leftover_rules(target)]
@@ -246,6 +248,7 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
         logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
                        '' if mode == AUTO else f' in {mode} mode')
         changes = _forget_approval(azure, target, dry_run) if mode == AUTO else []   # a disable cut short
+        _forgotten(azure, target, changes)
         return {'vm': target.name, 'resourceGroup': target.resource_group, 'dryRun': dry_run,
                 'changes': [c.to_dict() for c in changes]}
     # Everything is read and checked before the first write, so the confirmation can list what comes back.
@@ -262,28 +265,37 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
         # Restored first, while the policy still says which ports the record may hold: if a later step fails,
         # the next disable finds the VM still enabled and the rules already back, and finishes.
         changes += protection.restore_removed(azure, target, plan, dry_run)
+    # Records with nothing left to explain: removed with the mode's own tag deletion (one call), or just after it.
+    approval = [] if still else _forget_approval(azure, target, dry_run)
+    forgotten = ([] if still else revocations.forget_revocations(azure, target, dry_run)) + approval
     for jit_mode in held:
         if jit_mode.closes_access_before_disable:
             active = [r for r in jit_mode.requests_of(target) if r.status == ACTIVE]
             if active:
                 changes += jit_mode.close_access(target, active, dry_run=dry_run)
         changes += jit_mode.disable(target, dry_run)
-    if not still:
-        changes += revocations.forget_revocations(azure, target, dry_run)
-        changes += _forget_approval(azure, target, dry_run)
+    changes += forgotten
+    _forgotten(azure, target, approval)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [m.name for m in held], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
 
 
 def _forget_approval(azure, target, dry_run):
-    """Drop the VM's approval note; PIM's eligibilities and role settings stay (other VMs may share the scope)."""
+    """Drop the VM's approval note (staged: `_forgotten` removes it and says so); PIM's eligibilities and role
+    settings stay (other VMs may share the scope)."""
     from azext_jit.pim import record
-    changes = record.forget(azure, target, dry_run)
-    if changes:
+    return record.forget(azure, target, dry_run)
+
+
+def _forgotten(azure, target, approval_changes):
+    """Remove the records staged for deletion (unless the mode's own tag deletion carried them), then say that the
+    approval note is gone."""
+    from azext_jit import vm_records
+    vm_records.flush(azure, target.id, target.tags)
+    if approval_changes:
         logger.warning("%s no longer notes that access needs approval. The requester role's eligibilities and PIM "
                        "settings stay where they are (other VMs may share that scope: a Defender JIT policy covers "
                        "its resource group's VMs); remove them in PIM when nothing needs them.", target.describe())
-    return changes
 
 
 # -- request / revoke ---------------------------------------------------------------------------------
@@ -293,16 +305,17 @@ def request_access(cmd, resource_group_name=None, vm_name=None, ports=None, dura
     activation instead (pending until an approver decides; `--wait` waits and opens), and `--request-id` opens an
     approved request later."""
     from azext_jit import views
-    from azext_jit.pim import activation
     _check_request_options(request_id, ports, duration, source, justification, dry_run, wait, timeout)
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name, need_nsg=False)
     jit_mode = _enabled_mode(modes, target, mode)
     if request_id:
+        from azext_jit.pim import activation
         return activation.request_later(cmd, azure, jit_mode, target, request_id.strip(),
                                         {'wait': wait, 'timeout': timeout})
     policy, grants, source, me = _checked_request(cmd, jit_mode, target, ports, duration, source)
     if _under_approval(target):
+        from azext_jit.pim import activation
         routed = activation.plain_request(cmd, azure, jit_mode, target, list(grants), source, justification,
                                           {'dry_run': dry_run, 'wait': wait, 'timeout': timeout})
         if routed is not None:

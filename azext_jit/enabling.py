@@ -16,6 +16,9 @@ def plan_enable(azure, modes, targets, policy, mode, one_vm):
     """([(target, mode)], {vm id: conflicts plan}) for `enable`: each VM's mode, the rules it removes, and only the
     VMs it can protect (one VM: refused with the reason; several: skipped and named). Reads only."""
     from azext_jit import protection
+    from azext_jit.nsg import client as nsg_client
+    for target in targets:   # the NSG first: a mode's own reads (Defender's policies) come last, next to its write
+        nsg_client.read_ahead(azure, target.nsg_id)
     chosen = [(target, modes.for_enable(target, mode)) for target in targets]
     if mode != AUTO and not one_vm:   # a group in a mode asked for by name: skip what it cannot take, name it
         chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]

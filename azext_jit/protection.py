@@ -36,7 +36,6 @@ from azext_jit.nsg.priorities import MAX_PRIORITY, MIN_PRIORITY, choose_deny_pri
 from azext_jit.nsg.rules import (MAX_DESCRIPTION_LENGTH, destination_prefixes, format_pairs, is_allow, port_pairs,
                                  port_ranges, rule_allows_any_source, rule_properties, rules_equivalent, rules_of)
 from azext_jit.ports import normalize_protocol
-from azext_jit.wire import wire
 
 logger = get_logger(__name__)
 
@@ -98,7 +97,9 @@ def saved_entries(tags):
 
 
 def remove_conflicts(azure, target, plan, dry_run):
-    """Record the rules first (so a failure half-way still lets `disable` restore them), then delete them."""
+    """Record the rules first (so a failure half-way still lets `disable` restore them), then delete them. Written
+    here, once the mode's policy is in place, never earlier: a record says the rules were removed, and `disable` would
+    write back one that a failed `enable` never removed even after someone deleted it by hand."""
     if not plan.remove:
         return []
     changes = [rule_change('delete', plan.nsg_id, r, target.name) for r in plan.remove]
@@ -471,14 +472,13 @@ def _vm_at(azure, nsg, ip, leaving, found):
             if vm_id or not subnet.get('id'):
                 break
             sp = parse_resource_id(subnet['id'])
-            wired = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
+            wired = azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1'])
             configs = (wired.get('properties') or {}).get('ipConfigurations') or []
             vm_id = _vm_of_nics(azure, [c['id'].split('/ipConfigurations/')[0] for c in configs
                                         if '/networkinterfaces/' in str(c.get('id')).lower()], ip, leaving, found)
         if vm_id and vm_id.lower() != leaving.id.lower():
             vp = parse_resource_id(vm_id)
-            found[key] = target_without_network(wire(azure.compute.virtual_machines.get(vp['resource_group'],
-                                                                                        vp['name'])))
+            found[key] = target_without_network(azure.compute.virtual_machines.get(vp['resource_group'], vp['name']))
     except HttpResponseError as ex:
         logger.info('Could not find the VM at %s: %s', ip, ex)
     return found[key]
@@ -491,7 +491,7 @@ def _vm_of_nics(azure, nic_ids, ip, leaving, found):
             continue
         if nic_id.lower() not in seen:
             np = parse_resource_id(nic_id)
-            seen[nic_id.lower()] = wire(azure.network.network_interfaces.get(np['resource_group'], np['name']))
+            seen[nic_id.lower()] = azure.network.network_interfaces.get(np['resource_group'], np['name'])
         nic = (seen[nic_id.lower()].get('properties') or {})
         if any(is_only_address(ip, (c.get('properties') or {}).get('privateIPAddress'))
                for c in nic.get('ipConfigurations') or []):

@@ -3,8 +3,7 @@
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
 
-"""Plain ARM REST calls for the APIs no SDK bundled with `az` covers (PIM's approvals, 2021-01-01-preview) or
-covers only behind a multi-API profile (Microsoft.Authorization).
+"""Plain ARM REST calls: every call the extension makes (`arm.py` names them as the SDKs' operation groups do).
 
 `RestClient` is built like the generated SDK clients (`Azure.rest` gets it through the same factory, so it
 signs in the same way, sends az's user agent and headers, retries 429 and 5xx honouring Retry-After, logs
@@ -44,6 +43,7 @@ class RestClient:
             credential, *scopes)
         extra = {'transport': kwargs['transport']} if kwargs.get('transport') else {}
         self._pipeline = ARMPipelineClient(base_url=self.base_url, config=config, **extra)
+        self.calls = 0   # calls made (a long-running one counts once): lets a caller see whether any came after a read
 
     def send(self, method, path, api_version, body=None, query=None, headers_out=None, **options):
         """One call; returns the parsed JSON answer (None when empty). `path` is an ARM path or an absolute URL
@@ -57,6 +57,7 @@ class RestClient:
         url = path if path.startswith('http') else self.base_url + path
         request = HttpRequest(method, url, params=params, json=body,
                               headers={'Accept': 'application/json'})
+        self.calls += 1
         response = self._pipeline.send_request(request, **options)
         if headers_out is not None:
             headers_out.update((name.lower(), value) for name, value in response.headers.items())
@@ -65,27 +66,41 @@ class RestClient:
         text = response.text()
         return json.loads(text) if text.strip() else None
 
-    def begin(self, method, path, api_version, body=None, expected=(200, 201, 202, 204), polling_interval=1):
+    def begin(self, method, path, api_version, body=None, expected=(200, 201, 202, 204), polling_interval=1,
+              final_read=True):
         """A long-running write as the SDK's `begin_*` operations make it: the call now (an answer outside `expected`
         raises as `send` does), then azure-mgmt-core's ARM polling of its operation (Azure-AsyncOperation / Location,
         honouring Retry-After, `polling_interval` s otherwise), on this same pipeline. Returns the poller: its
         `result()` waits for the end and gives the final JSON (None when there is none); an operation that ends
-        Failed raises HttpResponseError, as the SDK's do."""
+        Failed raises HttpResponseError, as the SDK's do.
+
+        `final_read=False`: no GET of the resource once its operation has Succeeded (the SDK's pollers make one after
+        a PUT); `result()` is the write's own answer, the resource as Azure accepted it. For a caller that knows
+        what it wrote and needs only to know that it is done."""
         from azure.core.polling import LROPoller
         from azure.core.rest import HttpRequest
         from azure.mgmt.core.polling.arm_polling import ARMPolling
         url = path if path.startswith('http') else self.base_url + path
         request = HttpRequest(method, url, params={'api-version': api_version}, json=body,
                               headers={'Accept': 'application/json'})
+        self.calls += 1
         initial = self._pipeline.send_request(request, _return_pipeline_response=True)
         response = initial.http_response
         if response.status_code not in expected:
             _raise_error(response)
 
-        def final(pipeline_response):
+        def as_json(pipeline_response):
             text = pipeline_response.http_response.text()
             return json.loads(text) if text and text.strip() else None
-        return LROPoller(self._pipeline, initial, final, ARMPolling(polling_interval))
+        if final_read:
+            return LROPoller(self._pipeline, initial, as_json, ARMPolling(polling_interval))
+
+        class EndsWithStatus(ARMPolling):
+            def initialize(self, client, initial_response, deserialization_callback):
+                super().initialize(client, initial_response, deserialization_callback)
+                self._operation.get_final_get_url = lambda _response: None   # no GET of the resource at the end
+        accepted = as_json(initial)
+        return LROPoller(self._pipeline, initial, lambda _: accepted, EndsWithStatus(polling_interval))
 
     def get(self, path, api_version, **query):
         return self.send('GET', path, api_version, query=query)

@@ -121,12 +121,13 @@ def _why_not_noted(ex):
 
 
 def forget_revocations(azure, target, dry_run):
-    """Drop every revocation record of a VM leaving JIT: they have nothing left to explain."""
+    """Drop every revocation record of a VM leaving JIT: they have nothing left to explain. Staged: they go with the
+    VM's next tag deletion (`vm_records.stage_deletes`; the caller flushes)."""
     names = [vm_records.REVOKED + rid for rid in vm_records.revocations(target.tags)]
     if not names:
         return []
     if not dry_run:
-        vm_records.delete_tags(azure, target.id, target.tags, names)
+        vm_records.stage_deletes(azure, target.id, target.tags, names)
     return [Change('delete', 'tags', target.id, target.name, {'record': names})]
 
 

@@ -25,7 +25,6 @@ from azure.mgmt.core.tools import parse_resource_id
 
 from azext_jit.errors import NotFound, NotPossible
 from azext_jit.log import get_logger
-from azext_jit.wire import wire
 
 logger = get_logger(__name__)
 
@@ -153,8 +152,8 @@ def target_from_vm(azure, vm, need_nsg=True):
     if not nic_id:
         return target
     nic_parts = parse_resource_id(nic_id)
-    nic = wire(azure.network.network_interfaces.get(nic_parts['resource_group'], nic_parts['name'],
-                                                    expand='ipConfigurations/publicIPAddress'))
+    nic = azure.network.network_interfaces.get(nic_parts['resource_group'], nic_parts['name'],
+                                               expand='ipConfigurations/publicIPAddress')
     fill_from_primary_nic(target, nic)
     if not target.nsg_id and need_nsg:
         with_subnet_nsg(azure, target)
@@ -167,7 +166,7 @@ def with_subnet_nsg(azure, target):
         return target
     target.subnet_read = True
     sp = parse_resource_id(target.subnet_id)
-    subnet = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
+    subnet = azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1'])
     nsg = (subnet.get('properties') or {}).get('networkSecurityGroup') or {}
     if nsg.get('id'):
         target.nsg_id, target.nsg_scope = nsg['id'], 'subnet'
@@ -177,7 +176,7 @@ def with_subnet_nsg(azure, target):
 def get_vm(azure, resource_group, name):
     from azure.core.exceptions import ResourceNotFoundError as SdkNotFound
     try:
-        return wire(azure.compute.virtual_machines.get(resource_group, name))
+        return azure.compute.virtual_machines.get(resource_group, name)
     except SdkNotFound:
         raise NotFound(f"VM '{name}' was not found in resource group '{resource_group}'.",
                        'Check the name and resource group with `az vm list -o table`.') from None
@@ -190,8 +189,7 @@ def resolve_vm(azure, resource_group, name, need_nsg=True):
 def list_vms(azure, resource_group=None):
     """Every VM of a resource group, or of the subscription (one paged list call)."""
     ops = azure.compute.virtual_machines
-    pages = ops.list(resource_group) if resource_group else ops.list_all()
-    return [wire(vm) for vm in pages]
+    return ops.list(resource_group) if resource_group else ops.list_all()
 
 
 def require_protectable(target):
@@ -222,8 +220,8 @@ def public_doors(azure, target, ports, gone=frozenset()):
         return target.doors
     for nic_id in target.other_nic_ids if target.unread_nic_ids is None else target.unread_nic_ids:
         parts = parse_resource_id(nic_id)
-        nic = wire(azure.network.network_interfaces.get(parts['resource_group'], parts['name'],
-                                                        expand='ipConfigurations/publicIPAddress'))
+        nic = azure.network.network_interfaces.get(parts['resource_group'], parts['name'],
+                                                   expand='ipConfigurations/publicIPAddress')
         target.doors += doors_of_nic(nic)
     subnets = {target.subnet_id.lower(): target.nsg_id} if target.subnet_id and target.nsg_scope == 'subnet' else {}
     for door in target.doors:
@@ -238,7 +236,7 @@ def _subnet_nsg_id(azure, subnet_id, subnets):
     key = subnet_id.lower()
     if key not in subnets:
         sp = parse_resource_id(subnet_id)
-        subnet = wire(azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1']))
+        subnet = azure.network.subnets.get(sp['resource_group'], sp['name'], sp['child_name_1'])
         subnets[key] = ((subnet.get('properties') or {}).get('networkSecurityGroup') or {}).get('id')
     return subnets[key]
 

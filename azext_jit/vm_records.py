@@ -168,9 +168,21 @@ def revocation_tag(request_id, record):
 
 def merge_tags(azure, vm_id, tags, new):
     """Add or overwrite these tags (the Tags API's Merge: other tags, and other writers' tags, stay)."""
-    from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
-    _patch_tags(azure, vm_id, TagsPatchResource(operation='Merge', properties=Tags(tags=new)))
+    azure.tags.update_at_scope(vm_id, 'Merge', new)
     tags.update(new)
+
+
+def stage_deletes(azure, vm_id, tags, names):
+    """Remove these tags with the VM's next tag deletion of this command (one call, not two); `flush` removes them
+    if no other deletion came."""
+    found = [stored for stored in (tag_name(tags, n) for n in names) if stored is not None]
+    azure.staged_deletes.setdefault(vm_id.lower(), []).extend(found)
+
+
+def flush(azure, vm_id, tags):
+    """Remove what is still staged for the VM (nothing when an earlier deletion carried it)."""
+    if azure.staged_deletes.get(vm_id.lower()):
+        delete_tags(azure, vm_id, tags, [])
 
 
 def tag_value(tags, name):
@@ -181,18 +193,11 @@ def tag_value(tags, name):
 
 
 def delete_tags(azure, vm_id, tags, names):
-    from azure.mgmt.resource.resources.models import Tags, TagsPatchResource
+    """Remove these tags (the Tags API's Delete), with whatever deletions were staged for the VM (`stage_deletes`)
+    in the same call."""
     names = [stored for stored in (tag_name(tags, n) for n in names) if stored is not None]
+    names += [n for n in azure.staged_deletes.pop(vm_id.lower(), []) if n in tags and n not in names]
     if names:
-        _patch_tags(azure, vm_id, TagsPatchResource(operation='Delete',
-                                                    properties=Tags(tags={n: tags[n] for n in names})))
+        azure.tags.update_at_scope(vm_id, 'Delete', {n: tags[n] for n in names})
     for name in names:
         tags.pop(name, None)
-
-
-def _patch_tags(azure, scope, patch):
-    """Tags_UpdateAtScope: a long-running operation from api-version 2024-xx on, a plain call before."""
-    ops = azure.resources.tags
-    if hasattr(ops, 'begin_update_at_scope'):
-        return ops.begin_update_at_scope(scope, patch).result()
-    return ops.update_at_scope(scope, patch)

@@ -43,7 +43,6 @@ def _targets(azure, group, vm_name):
     from azext_jit.errors import NotFound
     from azext_jit.targets import VmTarget, list_vms, resolve_vm, target_from_vm, target_without_network, \
         with_subnet_nsg
-    from azext_jit.wire import wire
     if vm_name:
         try:
             return [resolve_vm(azure, group, vm_name)]
@@ -54,7 +53,7 @@ def _targets(azure, group, vm_name):
                                 f'Microsoft.Compute/virtualMachines/{vm_name}', name=vm_name, resource_group=group,
                              location=None)]
     targets = [target_without_network(vm) for vm in list_vms(azure, group)]
-    nics = {n['id'].lower(): n for n in (wire(x) for x in azure.network.network_interfaces.list(group))}
+    nics = {n['id'].lower(): n for n in azure.network.network_interfaces.list(group)}
     subnets = {}
     for target in targets:
         nic = nics.get((target.nic_id or '').lower())

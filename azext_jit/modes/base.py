@@ -51,9 +51,19 @@ class JitMode(ABC):  # pylint: disable=too-many-public-methods  # the interface 
         means "not here" sets `unavailable_because`; any other error is raised)."""
         return True
 
+    #: Why the mode serves no new VM here, once `can_serve_new_vms` found out (else None).
+    not_serving_because = None
+
     def can_serve_new_vms(self):
-        """Whether a VM with no JIT yet should get this mode under `--mode auto`."""
+        """Whether a VM with no JIT yet should get this mode under `--mode auto` (sets `not_serving_because` when
+        not)."""
         return True
+
+    def claimed_by_vm(self, target):
+        """Whether the VM itself (its tags, read with it) says it is in this mode. Free to ask, and trusted for
+        nothing but the order of reads: `enable` asks which modes serve new VMs before reading policies for a VM
+        no mode claims (`chooser.Modes.for_enable`)."""
+        return self.policy_on_vm and self.holds(target)
 
     def cannot_hold(self, target):  # pylint: disable=unused-argument
         """Why this mode cannot protect the VM (a one-line reason), or None when it can."""

@@ -7,7 +7,9 @@
 
 A VM's mode is where its policy lives. Modes whose policy sits on the VM itself (NSG mode's tags) are asked first,
 for nothing; then the others (Defender: one list call per resource group and region, or one for a whole list).
-Only `enable` of a VM that has no JIT yet asks whether a mode serves new VMs (Defender: the pricing lookup).
+Only `enable` asks whether a mode serves new VMs (Defender: the pricing lookup), first for a VM whose tags claim no
+mode: a mode that does not is then not asked whether it holds the VM, and Defender's policy read comes right before
+its write.
 """
 from azext_jit import modes as registry
 from azext_jit.errors import NotPossible
@@ -41,12 +43,32 @@ class Modes:
         self._warn_unavailable(mode)
         return False
 
-    def _warn_unavailable(self, mode):
-        if mode.name not in self._warned and mode.unavailable_because:
+    def _warn_unavailable(self, mode, reason=None):
+        """Say once why a mode is left out (`reason`, else why its service does not answer), and what is used."""
+        reason = reason or mode.unavailable_because
+        if mode.name not in self._warned and reason:
             say = logger.warning if self._announce else logger.info
-            say('%s; using %s mode.', mode.unavailable_because,
+            say('%s; using %s mode.', reason,
                 ' or '.join(self.get(m).title for m in registry.REGISTERED if m != mode.name))
             self._warned.add(mode.name)
+
+    def _not_serving(self, target):
+        """For a VM whose tags claim no mode (most likely a new one): the modes that serve no new VM here, asked first
+        (Defender: its plan), which are then not asked whether they hold it. Defender without its plan protects
+        nothing and opens nothing; and with the plan, its policy read comes last, right before the write that puts
+        it back (a PUT replaces the whole policy). An error while asking is no answer: that mode is asked whether it
+        holds the VM, as for a VM a mode claims."""
+        from azure.core.exceptions import HttpResponseError
+        if any(mode.claimed_by_vm(target) for mode in self.each()):
+            return []
+        skip = []
+        for mode in self.each():
+            try:
+                if not mode.can_serve_new_vms():
+                    skip.append(mode)
+            except HttpResponseError as ex:
+                logger.debug('Could not ask whether %s mode serves new VMs: %s', mode.title, ex)
+        return skip
 
     def prefetch(self, resource_group=None, name=registry.AUTO):
         """Let every mode read the policies of a whole resource group (or the subscription) at once."""
@@ -73,12 +95,16 @@ class Modes:
         needs nothing, see `modes/__init__.py`)."""
         if name != registry.AUTO:
             return self.get(name)
-        current = self.of(target)
+        skip = self._not_serving(target)
+        current = next((mode for mode in self.each() if mode not in skip and self._holds(mode, target, name)), None)
         if current is not None:
             return current
         refusals = []
         for mode in (self.get(n) for n in registry.REGISTERED):
-            if mode.can_serve_new_vms() and self._usable(mode, target):
+            if not mode.can_serve_new_vms():
+                self._warn_unavailable(mode, mode.not_serving_because)
+                continue
+            if self._usable(mode, target):
                 reason = mode.cannot_hold(target)
                 if reason is None:
                     for refusal in refusals:

@@ -50,7 +50,6 @@ from azext_jit import activity_log, vm_records
 from azext_jit.pim import roles
 from azext_jit.revocations import revoked_requests
 from azext_jit.times import parse_time, stamp
-from azext_jit.wire import wire
 
 logger = get_logger(__name__)
 
@@ -58,6 +57,7 @@ DEFAULT_POLICY = 'default'
 INITIATE_ACTION = 'microsoft.security/locations/jitnetworkaccesspolicies/initiate/action'
 MAX_NAME = 56           # policy name + VM name, a Defender limit
 WRITE_ATTEMPTS = 4
+FRESH_SECONDS = 0.25  # a policy read this recent, with no ARM call after it, is what a PUT may write back
 LOG_MARGIN_MINUTES = 5  # Activity Log window starts this long before the oldest request it must explain
 LOG_MAX_DAYS = 89       # the Activity Log keeps 90 days
 # Defender writes a request's allow rule after answering the initiate (seconds later, by reports): until this long
@@ -99,7 +99,7 @@ def defender_plan_enabled(azure):
     (and can choose with --mode) rather than a silent fall-back to NSG mode."""
     from azure.core.exceptions import HttpResponseError
     try:
-        pricing = wire(azure.security.pricings.get('VirtualMachines'))
+        pricing = azure.security.pricings.get('VirtualMachines') or {}
     except HttpResponseError as ex:
         if getattr(ex, 'status_code', None) == 404 or is_unavailable(ex):
             return False
@@ -151,6 +151,7 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
         self._listed = set()  # resource groups (lower case; '*' for all) whose policies were all listed at once
         self._callers = {}    # policy id (lower) -> (covered since, [(time, caller)] of its initiate events)
         self._plan = None     # whether the subscription has Defender for Servers Plan 2 (asked once)
+        self._read_when = {}  # (resource group, location) -> (ARM calls made before, monotonic time) of its read
 
     # -- who can be served ---------------------------------------------------------------------------
     def trail(self, event):
@@ -190,9 +191,16 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
             return False
 
     def can_serve_new_vms(self):
+        """Whether the subscription has Defender for Servers Plan 2 (asked once; not asked once Defender's JIT API
+        refused this command)."""
         if self._plan is None:
-            self._plan = defender_plan_enabled(self.azure)
+            self._plan = not self.unavailable_because and defender_plan_enabled(self.azure)
+            if not self._plan and not self.unavailable_because:
+                self.not_serving_because = 'Defender for Servers Plan 2 is not on in this subscription'
         return self._plan
+
+    def claimed_by_vm(self, target):
+        return bool(vm_records.tag_value(target.tags, MARKER))
 
     def cannot_hold(self, target):
         """Why Defender cannot take this VM, or None."""
@@ -214,13 +222,19 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
         if not refresh and key not in self._policies and ({'*', key[0]} & self._listed):
             return []
         if refresh or key not in self._policies:
-            pages = self.ops.list_by_resource_group_and_region(resource_group, location)
-            self._policies[key] = [wire(p) for p in pages]
+            self._policies[key] = self.ops.list_by_resource_group_and_region(resource_group, location)
+            self._read_when[key] = (self.azure.rest.calls, time.monotonic())
         return self._policies[key]
+
+    def _read_just_now(self, resource_group, location):
+        """Whether the group's policies were read by the last ARM call of this command, under a second ago: nothing
+        (an NSG read, a confirmation prompt, approval's set-up) came between that read and now."""
+        calls, when = self._read_when.get((resource_group.lower(), location.lower()), (None, 0.0))
+        return calls == self.azure.rest.calls and time.monotonic() - when < FRESH_SECONDS
 
     def all_policies(self, resource_group=None):
         pages = self.ops.list_by_resource_group(resource_group) if resource_group else self.ops.list()
-        policies = [wire(p) for p in pages]
+        policies = list(pages)
         self._listed.add(resource_group.lower() if resource_group else '*')
         for policy in policies:
             parts = parse_resource_id(policy['id'])
@@ -465,10 +479,12 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
                       group)[1]:
             return []   # already as wanted (checked on the copy read for mode detection): nothing to write
         changes = []
-        for _ in range(WRITE_ATTEMPTS):
-            # A PUT replaces the whole list: write back a copy read just now, not the one read for mode detection
-            # before the NSG reads and a confirmation prompt, which may miss a VM someone added since.
-            policies = self.policies(first.resource_group, first.location, refresh=True)
+        for attempt in range(WRITE_ATTEMPTS):
+            # A PUT replaces the whole list: write back a copy read just now. The one read for the mode choice is
+            # that copy when it was the command's last call (enable reads NSGs and the plan before it); after
+            # anything else (a confirmation prompt, approval's set-up, a lost update), read again.
+            fresh = attempt == 0 and self._read_just_now(first.resource_group, first.location)
+            policies = self.policies(first.resource_group, first.location, refresh=not fresh)
             holder = _holder(policies, entries)
             name = holder['name'] if holder else DEFAULT_POLICY
             current = _vms_of(holder)
@@ -492,8 +508,8 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
                         if all(vm['id'].lower() in kept for vm in r.get('virtualMachines') or [])]
             body = {'kind': (holder or {}).get('kind') or 'Basic',
                     'properties': {'virtualMachines': merged, 'requests': requests}}
-            self.ops.create_or_update(first.resource_group, first.location, name, _policy_model(body))
-            reread = wire(self.ops.get(first.resource_group, first.location, name))
+            self.ops.create_or_update(first.resource_group, first.location, name, writable_body(body))
+            reread = self.ops.get(first.resource_group, first.location, name) or {}
             stored = reread.get('properties', {}).get('virtualMachines') or []
             if _entries_hold(stored, entries):
                 self._policies.pop((first.resource_group.lower(), first.location.lower()), None)
@@ -526,7 +542,7 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
                                      for p, d in grants], justification, entry.get('publicIpAddress'))
             return request, [change]
         location = parse_resource_id(policy_id)['name']
-        answer = wire(self.ops.initiate(target.resource_group, location, holder['name'], _initiate_model(body)))
+        answer = self.ops.initiate(target.resource_group, location, holder['name'], body)
         start = parse_time(answer['startTimeUtc']) if answer.get('startTimeUtc') else now
         rid = derived_request_id(target.id, answer.get('startTimeUtc'))
         out_ports = []
@@ -688,14 +704,31 @@ def _entries_hold(stored, entries):
     return True
 
 
-def _policy_model(body):
-    from azure.mgmt.security.v2020_01_01.models import JitNetworkAccessPolicy
-    return JitNetworkAccessPolicy.deserialize(body)
+# The fields a JIT policy PUT may carry, level by level (2020-01-01's writable properties; each names the level of
+# its value, None for a plain value): what was read goes back through `writable_body`, so a read-only field, or one
+# Azure adds to its answers later, is never sent.
+_POLICY_FIELDS = {
+    'policy': {'kind': None, 'properties': 'properties'},
+    'properties': {'virtualMachines': 'vm', 'requests': 'request'},
+    'vm': {'id': None, 'ports': 'port', 'publicIpAddress': None},
+    'port': dict.fromkeys(('number', 'protocol', 'allowedSourceAddressPrefix', 'allowedSourceAddressPrefixes',
+                           'maxRequestAccessDuration')),
+    'request': {'virtualMachines': 'request vm', 'startTimeUtc': None, 'requestor': None, 'justification': None},
+    'request vm': {'id': None, 'ports': 'request port'},
+    'request port': dict.fromkeys(('number', 'allowedSourceAddressPrefix', 'allowedSourceAddressPrefixes',
+                                   'endTimeUtc', 'status', 'statusReason', 'mappedPort')),
+}
 
 
-def _initiate_model(body):
-    from azure.mgmt.security.v2020_01_01.models import JitNetworkAccessPolicyInitiateRequest
-    return JitNetworkAccessPolicyInitiateRequest.deserialize(body)
+def writable_body(value, level='policy'):
+    """A policy body (or a part of one, a list of parts) with only the fields a PUT takes, and none that is None."""
+    if isinstance(value, list):
+        return [writable_body(item, level) for item in value]
+    if not isinstance(value, dict):
+        return value
+    fields = _POLICY_FIELDS[level]
+    return {key: writable_body(value[key], fields[key]) if fields[key] else value[key]
+            for key in fields if value.get(key) is not None}
 
 
 def _first_line(ex):

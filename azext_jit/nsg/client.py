@@ -28,7 +28,6 @@ from azure.mgmt.core.tools import parse_resource_id
 
 from azext_jit.errors import AzureFailed, error_code, write_failed
 from azext_jit.nsg.rules import rules_of
-from azext_jit.wire import wire
 
 MAX_ATTEMPTS = 40
 # How long a write keeps retrying 429s (another operation holds the NSG, or throttling); AZURE_JIT_BUSY_SECONDS
@@ -58,13 +57,25 @@ def read_nsg(azure, nsg_id, fresh=False):
     key = nsg_id.lower()
     if fresh or key not in azure.nsgs:
         rg, name = _names(nsg_id)
-        azure.nsgs[key] = wire(azure.network.network_security_groups.get(rg, name))
+        azure.nsgs[key] = azure.network.network_security_groups.get(rg, name)
     return azure.nsgs[key]
+
+
+def read_ahead(azure, nsg_id):
+    """Read an NSG now that the command will read later anyway, so that the calls a mode makes next to its write come
+    last (Defender's policy read, right before its PUT). A failure here is no failure: the read that needs the NSG
+    meets it again and says so."""
+    from azure.core.exceptions import HttpResponseError
+    if nsg_id:
+        try:
+            read_nsg(azure, nsg_id)
+        except HttpResponseError:
+            pass
 
 
 def list_nsgs(azure, resource_group=None):
     ops = azure.network.network_security_groups
-    return [wire(n) for n in (ops.list(resource_group) if resource_group else ops.list_all())]
+    return list(ops.list(resource_group) if resource_group else ops.list_all())
 
 
 def _retry_after(ex):
@@ -105,7 +116,8 @@ def put_rule(azure, nsg_id, rule):
     body = {'properties': {k: v for k, v in rule['properties'].items() if k != 'provisioningState'}}
     azure.nsgs.pop(nsg_id.lower(), None)
     ops = azure.network.security_rules
-    return wire(while_busy(lambda: ops.begin_create_or_update(rg, name, rule['name'], body).result()))
+    written = while_busy(lambda: ops.begin_create_or_update(rg, name, rule['name'], body).result())
+    return written or {'name': rule['name'], **body}   # an empty answer: what was written
 
 
 def delete_rule(azure, nsg_id, rule_name):

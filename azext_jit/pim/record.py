@@ -33,9 +33,10 @@ def note(azure, target, dry_run=False):
 
 
 def forget(azure, target, dry_run=False):
-    """Drop the note (disable); [] when there is none."""
+    """Drop the note (disable); [] when there is none. Staged: it goes with the VM's next tag deletion
+    (`vm_records.stage_deletes`; the caller flushes)."""
     if vm_records.tag_value(target.tags, TAG) is None:
         return []
     if not dry_run:
-        vm_records.delete_tags(azure, target.id, target.tags, [TAG])
+        vm_records.stage_deletes(azure, target.id, target.tags, [TAG])
     return [Change('delete', 'tags', target.id, target.name, {'record': [TAG]}, target.id)]

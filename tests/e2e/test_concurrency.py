@@ -117,35 +117,37 @@ def test_concurrent_enables_on_one_shared_nsg(az, standin, rg, defender_off):
 
 
 # -- Defender mode: another writer of the same policy -----------------------------------------------------------
-def test_enable_keeps_a_vm_added_while_the_command_ran(az, standin, rg):
+def test_enable_keeps_a_vm_added_to_the_policy_after_it_read_it(az, standin, rg):
+    """A PUT replaces the whole policy. enable reads the group's policies last, right before writing; when it makes
+    another call after that read (here it reads the VM's second NIC, held 1.5 s), it reads the policies again, so a
+    VM someone added in between stays."""
     world = standin.world
-    vms = {name: standin.vm(rg, name) for name in ('a', 'b', 'ours')}
+    vms = {name: standin.vm(rg, name) for name in ('a', 'b')}
+    vms['ours'] = standin.vm(rg, 'ours', nics=2)
     security.add_policy(world, rg, LOCATION, [security.jit_vm(vms['a']['id'])])
     pid = policy_id(standin, rg)
-    # Hold the command in its NSG read, which comes after its first policy list and before its write, so that b is
-    # added in between whatever the machine's speed.
-    fault = Fault('GET', re.escape(vms['ours']['nsg_id']) + '$', kind='delay', delay=1.5)
+    fault = Fault('GET', re.escape(vms['ours']['nic_ids'][1]) + '$', kind='delay', delay=1.5)
     start = len(world.requests)
 
-    def seen(pattern):
-        return [r for r in world.requests[start:] if r.method == 'GET' and re.search(pattern, r.path, re.I)]
+    def seen(method, pattern):
+        return [r for r in world.requests[start:] if r.method == method and re.search(pattern, r.path, re.I)]
 
     world.faults.append(fault)
     try:
         proc = az.popen('vm', 'jit', 'enable', '-g', rg, '-n', 'ours', '--ports', '22', '--yes')
         deadline = time.monotonic() + 60
-        while not seen(re.escape(rg) + r'/.*/jitNetworkAccessPolicies$'):
+        while not (fault.hits and seen('GET', re.escape(rg) + r'/.*/jitNetworkAccessPolicies$')):
             assert proc.poll() is None and time.monotonic() < deadline, 'enable never listed the policies'
             time.sleep(0.01)
         with world.lock:
             world.get(pid)['properties']['virtualMachines'].append(security.jit_vm(vms['b']['id'], ports=(3389,)))
-        added_before_nsg_read = not seen(re.escape(vms['ours']['nsg_id']) + '$')
+        added_before_the_write = not seen('PUT', re.escape(pid) + '$')
         out, err = proc.communicate(timeout=120)
     finally:
         if fault in world.faults:
             world.faults.remove(fault)
     assert proc.returncode == 0, (out, err)
-    assert fault.hits == 1 and added_before_nsg_read, 'b was not added between the policy list and the write'
+    assert fault.hits == 1 and added_before_the_write, 'b was not added between the policy read and the write'
     stored = entry_texts(stored_policy(standin, rg))
     assert set(stored) == {vms[n]['id'].lower() for n in ('a', 'b', 'ours')}, sorted(stored)
 

@@ -678,7 +678,7 @@ def test_requestor_lookup_asks_for_security_events_since_the_oldest_unnamed_requ
 def test_a_request_and_a_group_list_make_the_fewest_arm_calls(az, standin, rg):
     """A request is at most four ARM calls (VM, NIC, policy list, POST initiate), and a group's list reads the
     policies once (one policy: one page), not once per VM, even at one item per page. The numbers of every command
-    are printed by the benchmark (`python -m tests.benchmarks.arm_calls`), not asserted here."""
+    are printed by the benchmark (`python -m tests.benchmarks.performance`), not asserted here."""
     world = standin.world
     for name in ('m1', 'm2', 'm3'):
         standin.vm(rg, name)
@@ -695,3 +695,27 @@ def test_a_request_and_a_group_list_make_the_fewest_arm_calls(az, standin, rg):
         log.mark()
         ok(az, 'list', '-g', rg)
     assert len([c for c in log.summary() if 'jitNetworkAccessPolicies' in c]) == 1, log.summary()
+
+
+def test_enabling_a_new_vm_writes_back_the_policy_read_just_before(az, standin, rg):
+    """A new VM costs eight calls: its VM, NIC and NSG, the plan, the group's policies read once and last (the PUT
+    writes back that very copy), the PUT, the read that checks no other writer's PUT replaced it, and the VM's
+    Defender-mode tag."""
+    other = standin.vm(rg, 'other')
+    ok(az, 'enable', '-g', rg, '-n', 'other', '--ports', '3389')
+    fresh = standin.vm(rg, 'fresh')
+    log = ArmLog(standin.world)
+    ok(az, 'enable', '-g', rg, '-n', 'fresh', '--ports', '22')
+    calls = [re.sub(r'^(\w+) /subscriptions/[^/]+(/resourceGroups/[^/]+)?', r'\1 ', c).split('?')[0]
+             for c in log.summary()]
+    assert calls == [
+        'GET /providers/Microsoft.Compute/virtualMachines/fresh',
+        'GET /providers/Microsoft.Network/networkInterfaces/fresh-nic0',
+        'GET /providers/Microsoft.Network/networkSecurityGroups/fresh-nsg',
+        'GET /providers/Microsoft.Security/pricings/VirtualMachines',
+        f'GET /providers/Microsoft.Security/locations/{LOCATION}/jitNetworkAccessPolicies',
+        f'PUT /providers/Microsoft.Security/locations/{LOCATION}/jitNetworkAccessPolicies/default',
+        f'GET /providers/Microsoft.Security/locations/{LOCATION}/jitNetworkAccessPolicies/default',
+        'PATCH /providers/Microsoft.Compute/virtualMachines/fresh/providers/Microsoft.Resources/tags/default',
+    ], calls
+    assert set(entry_texts(stored_policy(standin, rg))) == {other['id'].lower(), fresh['id'].lower()}

@@ -10,12 +10,13 @@ the output of `show`/`list`, the exit code and the error line, and which writes 
 """
 import datetime as dt
 import json
+import re
 import uuid
 
 import pytest
 
-from tests.harness import (ALLOW_ANY_SSH, PRODUCT_RULE_PREFIX, enable, error_lines, jit_tags, product_rules, rules,
-                           rules_by_name, shared_setup, source_of, vm_rules, writes_since)
+from tests.harness import (ALLOW_ANY_SSH, PRODUCT_RULE_PREFIX, ArmLog, enable, error_lines, jit_tags, product_rules,
+                           rules, rules_by_name, shared_setup, source_of, vm_rules, writes_since)
 from tests.standin import security
 
 FALLBACK_WARNING = 'using NSG mode'
@@ -180,6 +181,30 @@ def test_a_vm_whose_policy_is_in_its_tags_costs_no_defender_call_to_request_or_r
         az.ok('vm', 'jit', args[0], '-g', rg, '-n', 'vm1', *args[1:])
         asked = [r.path for r in world.requests[mark:] if '/providers/microsoft.security/' in r.path.lower()]
         assert asked == [], '{} asked Defender: {}'.format(args[0], asked)
+
+
+def test_enabling_a_new_vm_without_the_plan_makes_seven_calls_and_reads_no_defender_policy(az, standin, rg,
+                                                                                           defender_off):
+    """Without Defender for Servers Plan 2, a new VM costs its VM, NIC and NSG, the plan, the policy tag, the deny
+    rule's PUT and one poll of its operation: Defender's policies are not read (the plan already says Defender cannot
+    protect it), and the rule is not read back after its operation succeeded."""
+    vm = standin.vm(rg, 'vm1')
+    log = ArmLog(standin.world)
+    result = az.run('vm', 'jit', 'enable', '-g', rg, '-n', 'vm1', '--yes')
+    assert result.code == 0, result
+    calls = [re.sub(r'^(\w+) /subscriptions/[^/]+(/resourceGroups/[^/]+)?', r'\1 ', c).split('?')[0]
+             for c in log.summary()]
+    deny = product_rules(standin, vm['nsg_id'])[0]['name']
+    assert calls[:6] == [
+        'GET /providers/Microsoft.Compute/virtualMachines/vm1',
+        'GET /providers/Microsoft.Network/networkInterfaces/vm1-nic0',
+        'GET /providers/Microsoft.Network/networkSecurityGroups/vm1-nsg',
+        'GET /providers/Microsoft.Security/pricings/VirtualMachines',
+        'PATCH /providers/Microsoft.Compute/virtualMachines/vm1/providers/Microsoft.Resources/tags/default',
+        f'PUT /providers/Microsoft.Network/networkSecurityGroups/vm1-nsg/securityRules/{deny}',
+    ], calls
+    assert len(calls) == 7 and '/operations/' in calls[6], calls
+    assert 'Defender for Servers Plan 2 is not on' in result.stderr and len(fallback_warnings(result)) == 1
 
 
 # -- other people's rules --------------------------------------------------------------------------------
