@@ -24,12 +24,13 @@ CLASSIFIERS = [
 ]
 
 # The extension talks to ARM over plain REST on azure-core's pipeline (`azext_jit/rest.py`), with azure-mgmt-core's
-# ARM pipeline and long-running-operation polling, and imports no SDK's operations or models.
-# azure-cli brings azure-mgmt-core too; the unattended cleanup runner runs outside `az`
-# (`pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`): it needs azure-mgmt-core and azure-identity, nothing
-# more, and never azure-cli-core.
-DEPENDENCIES = ["azure-mgmt-core>=1.4.0,<2"]
-EXTRAS = {'runner': ['azure-identity>=1.15.0']}
+# ARM pipeline and long-running-operation polling, and imports no SDK's operations or models. Inside az it declares
+# nothing: azure-cli brings azure-mgmt-core (and azure-core, requests), and `az extension add` installs every declared
+# dependency again into the extension's own directory (`pip install --target`), from the network. The unattended
+# cleanup runner runs outside `az` (`pip install "jit-1.0.0b1-py3-none-any.whl[runner]"`): it needs azure-mgmt-core and
+# azure-identity, nothing more, and never azure-cli-core.
+DEPENDENCIES = []
+EXTRAS = {'runner': ['azure-mgmt-core>=1.4.0,<2', 'azure-identity>=1.15.0']}
 
 with open(os.path.join(HERE, 'README.md'), 'r', encoding='utf-8') as f:
     README = f.read()

@@ -17,8 +17,10 @@ def plan_enable(azure, modes, targets, policy, mode, one_vm):
     VMs it can protect (one VM: refused with the reason; several: skipped and named). Reads only."""
     from azext_jit import protection
     from azext_jit.nsg import client as nsg_client
-    for target in targets:   # the NSG first: a mode's own reads (Defender's policies) come last, next to its write
-        nsg_client.read_ahead(azure, target.nsg_id)
+    for target in targets:   # NSGs and which modes serve new VMs first: a mode's own reads (Defender's policies)
+        nsg_client.read_ahead(azure, target.nsg_id)   # come last, next to its write
+        if mode == AUTO:
+            modes.not_serving(target)
     chosen = [(target, modes.for_enable(target, mode)) for target in targets]
     if mode != AUTO and not one_vm:   # a group in a mode asked for by name: skip what it cannot take, name it
         chosen = [(target, jit_mode) for target, jit_mode in chosen if _can_hold(jit_mode, target)]

@@ -52,7 +52,7 @@ class Modes:
                 ' or '.join(self.get(m).title for m in registry.REGISTERED if m != mode.name))
             self._warned.add(mode.name)
 
-    def _not_serving(self, target):
+    def not_serving(self, target):
         """For a VM whose tags claim no mode (most likely a new one): the modes that serve no new VM here, asked first
         (Defender: its plan), which are then not asked whether they hold it. Defender without its plan protects
         nothing and opens nothing; and with the plan, its policy read comes last, right before the write that puts
@@ -95,7 +95,7 @@ class Modes:
         needs nothing, see `modes/__init__.py`)."""
         if name != registry.AUTO:
             return self.get(name)
-        skip = self._not_serving(target)
+        skip = self.not_serving(target)
         current = next((mode for mode in self.each() if mode not in skip and self._holds(mode, target, name)), None)
         if current is not None:
             return current

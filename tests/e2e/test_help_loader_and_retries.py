@@ -192,3 +192,12 @@ def test_az_indexes_the_extension_by_its_package_so_later_calls_load_only_vm_and
     again = az.run('vm', 'jit', 'show', '-h', '--debug', output=None)
     assert again.code == 0, again
     assert 'index may be outdated' not in again.stderr and 'Loading all modules' not in again.stderr
+
+
+def test_az_extension_add_installs_the_extension_alone():
+    """`az extension add` installs every dependency a wheel declares again into the extension's own directory
+    (`pip install --target`, from the network): the extension declares none, az brings what it uses, so nothing
+    else lands there (no second azure-core or requests beside az's, and no download on an offline machine)."""
+    root = os.path.join(harness.installed_extension_dir(), 'jit')
+    found = sorted(name for name in os.listdir(root) if name not in ('__pycache__', 'bin'))
+    assert [n for n in found if not n.endswith('.whl')] == ['azext_jit', 'jit-1.0.0b1.dist-info'], found
