@@ -32,7 +32,10 @@ VM enabled (port 22) by `az vm jit enable -g` in Defender mode unless said:
    a VM with no open request of its own, as a user's first request does (an open request makes it read the NSG too).
 2. `az vm jit list -g` beside `az security jit-policy list -g`, one VM holding one open request, target 1.10x.
 3. `az vm list -g` with this extension installed beside the same without it (AZURE_EXTENSION_DIR an empty
-   directory), target 1.03x.
+   directory), target 1.03x; and, in the same rounds, beside the same with another extension installed instead, one
+   `az vm` command that does nothing (built and added by `az extension add` here): what az does for any extension
+   under `az vm` (reading its metadata, checking its version, its command index) is in both, so that pair is this
+   extension's own cost.
 4. NSG mode (the Defender plan off): `az vm jit request` beside `az network nsg rule create` of the same allow rule
    by hand (a new name and priority, from 3000, per run, in VM n's NSG), no target.
 Then what az itself spends loading each command's module, as its own `--debug` log times it (median of `--runs` runs):
@@ -50,6 +53,7 @@ import re
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -340,6 +344,50 @@ def time_pair(world, runs, *sides):
             side.run(world, index, keep=index > 0)
 
 
+NOOP_EXTENSION = {
+    'setup.py': 'from setuptools import setup\nsetup(name="noop", version="1.0.0", packages=["azext_noop"])\n',
+    'azext_noop/__init__.py': (
+        'from azure.cli.core import AzCommandsLoader\n\n\n'
+        'class NoopLoader(AzCommandsLoader):\n'
+        '    def load_command_table(self, args):\n'
+        '        with self.command_group("vm") as g:\n'
+        '            g.custom_command("benchmark-noop", "noop", operations_tmpl="azext_noop#{}")\n'
+        '        return self.command_table\n\n'
+        '    def load_arguments(self, command):\n'
+        '        pass\n\n\n'
+        'def noop(cmd):\n'
+        '    return None\n\n\n'
+        'COMMAND_LOADER_CLS = NoopLoader\n'),
+}
+
+
+def _own_config(az, name):
+    """The same signed-in identity with a config dir of its own: az keeps its index of which extension serves which
+    command there, and a config dir shared by runs with different extension dirs would have it rebuilt on every
+    switch (a cost no user with one set of extensions pays)."""
+    config = os.path.join(os.path.dirname(az.config_dir), 'config-' + name)
+    if not os.path.isdir(config):
+        shutil.copytree(az.config_dir, config)
+    return harness.AzRunner(az.environment, config, '{} ({})'.format(az.name, name))
+
+
+def _noop_extension(az):
+    """An extension directory holding one other extension instead of this one: a loader of one `az vm` command that
+    does nothing, installed by `az extension add` (what az does for any extension under `az vm` is the same)."""
+    work = os.path.join(os.path.dirname(az.config_dir), 'noop-extension')
+    for name, text in NOOP_EXTENSION.items():
+        os.makedirs(os.path.dirname(os.path.join(work, 'src', name)), exist_ok=True)
+        with open(os.path.join(work, 'src', name), 'w', encoding='utf-8') as f:
+            f.write(text)
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+                    os.path.join(work, 'dist'), os.path.join(work, 'src')], check=True, capture_output=True)
+    wheel = os.path.join(work, 'dist', os.listdir(os.path.join(work, 'dist'))[0])
+    extensions = os.path.join(work, 'extensions')
+    _setup(az, 'extension', 'add', '--source', wheel, '--yes', extra_env={'AZURE_EXTENSION_DIR': extensions})
+    _setup(az, 'vm', 'benchmark-noop', extra_env={'AZURE_EXTENSION_DIR': extensions})   # az indexes it
+    return extensions
+
+
 def _module_seconds(world, side, module, runs):
     """The median time az's `--debug` log gives for loading `module` (a command module, or an extension by name) in
     `runs` runs of this side."""
@@ -386,8 +434,8 @@ def _group(standin, az, rg, count):
     return vms
 
 
-def _setup(az, *args):
-    result = az.run(*args)
+def _setup(az, *args, extra_env=None):
+    result = az.run(*args, extra_env=extra_env)
     if result.code != 0:
         raise Failed('set-up failed: {!r}'.format(result))
     return result
@@ -400,9 +448,9 @@ def peer_times(standin, az, runs):
     asking = _group(standin, az, 'perf-request', runs + 1)
     listed = _group(standin, az, 'perf-list', 1)
     _setup(az, *_request('perf-list', listed)(0))
-    _group(standin, az, 'perf-floor', 1)
     empty = os.path.join(os.path.dirname(az.config_dir), 'no-extensions')   # removed with the benchmark's work dir
     os.makedirs(empty, exist_ok=True)
+    with_it = Side(az, ['vm', 'list', '-g', 'perf-list'])
     pairs = [
         (REQUEST_PAIR, Side(az, _request('perf-request', asking)),
          _initiate_by_hand(standin, az, 'perf-request', asking), TARGETS['request'],
@@ -410,16 +458,23 @@ def peer_times(standin, az, runs):
         (LIST_PAIR, Side(az, ['vm', 'jit', 'list', '-g', 'perf-list']),
          Side(az, ['security', 'jit-policy', 'list', '-g', 'perf-list']), TARGETS['list -g'],
          'az vm jit list -g', 'az security jit-policy list -g'),
-        ('az vm list, extension in/out', Side(az, ['vm', 'list', '-g', 'perf-list']),
-         Side(az, ['vm', 'list', '-g', 'perf-list'], extra_env={'AZURE_EXTENSION_DIR': empty}),
+        ('az vm list, extension in/out', with_it,
+         Side(_own_config(az, 'no-extension'), ['vm', 'list', '-g', 'perf-list'],
+              extra_env={'AZURE_EXTENSION_DIR': empty}),
          TARGETS['az vm list'], 'az vm list -g (with it)', 'az vm list -g (without)'),
+        ('az vm list, it / a no-op one', with_it,
+         Side(_own_config(az, 'noop-extension'), ['vm', 'list', '-g', 'perf-list'],
+              extra_env={'AZURE_EXTENSION_DIR': _noop_extension(_own_config(az, 'noop-extension'))}), None,
+         'az vm list -g (with it)', 'az vm list -g (with an extension of one no-op `az vm` command instead)'),
     ]
-    for _, a, b, *_ in pairs:
-        time_pair(world, runs, a, b)
+    # The two controls of `az vm list` run in the same rounds, so they compare under the same load.
+    time_pair(world, runs, *pairs[0][1:3])
+    time_pair(world, runs, *pairs[1][1:3])
+    time_pair(world, runs, pairs[2][1], pairs[2][2], pairs[3][2])
     # What az itself spends loading each command's module, by its own clock (`--debug`): the part of each time that
     # no extension under `az vm` can remove.
     for side, module in ((pairs[0][1], 'vm'), (pairs[0][2], 'util'), (pairs[1][1], 'vm'), (pairs[1][2], 'security'),
-                         (pairs[2][1], 'jit')):
+                         (with_it, 'jit'), (pairs[3][2], 'noop')):
         side.module, side.module_seconds = module, _module_seconds(world, side, module, runs)
     return pairs + [_nsg_pair(standin, az, runs)]
 
@@ -467,8 +522,10 @@ def print_times(pairs, runs):
         rest_b = statistics.median(b.wall) - b.module_seconds
         print('  {:<20} {} module {:.2f} s / {} module {:.2f} s; the rest {:.2f} s / {:.2f} s = {:.2f}x'.format(
             label, a.module, a.module_seconds, b.module, b.module_seconds, rest_a, rest_b, rest_a / rest_b))
-    print('  this extension\'s own loader, in every `az vm ...` command: {:.3f} s ({:.1%} of `az vm list -g`)'.format(
-        in_vm_list.module_seconds, in_vm_list.module_seconds / statistics.median(in_vm_list.wall)))
+    print("  this extension's own loader, in every `az vm ...` command: {:.3f} s ({:.1%} of `az vm list -g`); the "
+          "no-op extension's: {:.3f} s".format(in_vm_list.module_seconds,
+                                               in_vm_list.module_seconds / statistics.median(in_vm_list.wall),
+                                               pairs[3][2].module_seconds))
 
 
 # -- the run ----------------------------------------------------------------------------------------------------------

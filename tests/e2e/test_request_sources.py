@@ -11,19 +11,7 @@ range or a wider one. Sources that no NSG rule of the VM can hold (an IPv6 zone 
 whose private IP is IPv4) are refused too. Every refusal is one error line, exit code 2, and nothing written to
 Azure; every acceptance is checked in the rule or request that reached Azure.
 """
-import pytest
-
 from tests.harness import ArmLog, error_lines, jit, ok, source_of, stored_policy, vm_rules, writes_since
-
-MODES = ['nsg', 'defender']
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    """Each test runs once with Defender for Servers Plan 2 (Defender mode) and once without (NSG mode)."""
-    if request.param == 'nsg':
-        request.getfixturevalue('defender_off')
-    return request.param
 
 
 def protect(az, standin, rg, mode, *allowed_sources):

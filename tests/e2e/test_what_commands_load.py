@@ -7,18 +7,7 @@
 azure-mgmt-core's pipeline, so a command pays for az and its own work, not for importing SDK models it would turn
 back into JSON (azure-mgmt-resource cost about 0.13 s, azure-mgmt-security about 65 ms, azure-mgmt-network about a
 third of a second of CPU)."""
-import pytest
-
 from tests.harness import ok
-
-MODES = ['nsg', 'defender']
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    if request.param == 'nsg':
-        request.getfixturevalue('defender_off')
-    return request.param
 
 
 def sdk_modules(result):
