@@ -238,6 +238,7 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
     from azext_jit.access_requests import ACTIVE
     from azext_jit.commands import CONFIRM_IN_HANDLER
     from azext_jit.nsg import client as nsg_client
+    from azext_jit.pim import record
     azure, modes = _session(cmd)
     target = _target(azure, resource_group_name, vm_name)
     nsg_client.read_ahead(azure, target.nsg_id)   # so a mode's own reads (Defender's policies) come last
@@ -247,7 +248,7 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
     if not held and (mode != AUTO or not protection.has_removed_rules(target)):
         logger.warning('JIT is not enabled on %s%s: nothing to disable.', target.describe(),
                        '' if mode == AUTO else f' in {mode} mode')
-        changes = _forget_approval(azure, target, dry_run) if mode == AUTO else []   # a disable cut short
+        changes = record.forget(azure, target, dry_run) if mode == AUTO else []   # a disable cut short
         _forgotten(azure, target, changes)
         return {'vm': target.name, 'resourceGroup': target.resource_group, 'dryRun': dry_run,
                 'changes': [c.to_dict() for c in changes]}
@@ -266,7 +267,7 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
         # the next disable finds the VM still enabled and the rules already back, and finishes.
         changes += protection.restore_removed(azure, target, plan, dry_run)
     # Records with nothing left to explain: removed with the mode's own tag deletion (one call), or just after it.
-    approval = [] if still else _forget_approval(azure, target, dry_run)
+    approval = [] if still else record.forget(azure, target, dry_run)   # the note; PIM's own settings stay
     forgotten = ([] if still else revocations.forget_revocations(azure, target, dry_run)) + approval
     for jit_mode in held:
         if jit_mode.closes_access_before_disable:
@@ -278,13 +279,6 @@ def disable_jit(cmd, resource_group_name=None, vm_name=None, mode=AUTO, dry_run=
     _forgotten(azure, target, approval)
     return {'vm': target.name, 'resourceGroup': target.resource_group,
             'modes': [m.name for m in held], 'dryRun': dry_run, 'changes': [c.to_dict() for c in changes]}
-
-
-def _forget_approval(azure, target, dry_run):
-    """Drop the VM's approval note (staged: `_forgotten` removes it and says so); PIM's eligibilities and role
-    settings stay (other VMs may share the scope)."""
-    from azext_jit.pim import record
-    return record.forget(azure, target, dry_run)
 
 
 def _forgotten(azure, target, approval_changes):

@@ -227,14 +227,13 @@ class DefenderMode(JitMode):  # pylint: disable=too-many-public-methods  # the i
         return self._policies[key]
 
     def _read_just_now(self, resource_group, location):
-        """Whether the group's policies were read by the last ARM call of this command, under a second ago: nothing
-        (an NSG read, a confirmation prompt, approval's set-up) came between that read and now."""
+        """Whether the group's policies were read by the last ARM call of this command, less than FRESH_SECONDS ago:
+        nothing (an NSG read, a confirmation prompt, approval's set-up) came between that read and now."""
         calls, when = self._read_when.get((resource_group.lower(), location.lower()), (None, 0.0))
         return calls == self.azure.rest.calls and time.monotonic() - when < FRESH_SECONDS
 
     def all_policies(self, resource_group=None):
-        pages = self.ops.list_by_resource_group(resource_group) if resource_group else self.ops.list()
-        policies = list(pages)
+        policies = self.ops.list_by_resource_group(resource_group) if resource_group else self.ops.list()
         self._listed.add(resource_group.lower() if resource_group else '*')
         for policy in policies:
             parts = parse_resource_id(policy['id'])
